@@ -7,8 +7,8 @@ import json
 import typer
 from rich.table import Table
 
-from supernet_cli.common import console, user_errors
 from supernet.config import compose_config, space_from_config
+from supernet_cli.common import console, user_errors
 
 
 @user_errors

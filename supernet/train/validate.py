@@ -1,0 +1,50 @@
+"""Accuracy of BN-recalibrated children on a held-out split, computed on the device with one sync."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from supernet.calibration import CalibrationSet, recalibrate_bn, resize_batch
+from supernet.data import derive_seed, normalize
+from supernet.models import Supernet
+from supernet.space import Arch
+from supernet.train.device import Precision
+
+
+@torch.no_grad()
+def child_accuracy(model: Supernet, arch: Arch, calib: CalibrationSet,
+                   batches: Iterable[tuple[Tensor, Tensor]], mean, std, device: torch.device,
+                   memory_format: torch.memory_format, precision: Precision) -> float:
+    """Top-1 accuracy (0..1) of `arch` after recalibrating its BN statistics on `calib`."""
+    model.set_active(arch)
+    with precision.autocast():
+        recalibrate_bn(model, calib.batches, arch.resolution)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        total = 0
+        for images, labels in batches:
+            x = normalize(images.to(device, non_blocking=True), mean, std)
+            x = resize_batch(x, arch.resolution).contiguous(memory_format=memory_format)
+            pred = model(x).argmax(dim=1)
+            correct += (pred == labels.to(device, non_blocking=True)).sum()
+            total += labels.shape[0]
+    return correct.item() / max(1, total)
+
+
+def calibration_seed(run_seed: int) -> int:
+    """The seed of a run's BN-calibration draw. Training, search and export all use it, so a child is
+    recalibrated on the same training images wherever it is evaluated."""
+    return derive_seed(run_seed, 7)
+
+
+def calibration_batches(dataset, num_images: int, batch_size: int, seed: int, mean, std,
+                        device: torch.device, memory_format: torch.memory_format) -> CalibrationSet:
+    """A fixed, seeded draw of training images (no augmentation), normalised and kept on the device."""
+    generator = torch.Generator().manual_seed(seed)
+    count = min(num_images, len(dataset))
+    order = torch.randperm(len(dataset), generator=generator)[:count]
+    images = torch.stack([dataset[int(i)][0] for i in order])
+    batches = [normalize(chunk, mean, std) for chunk in images.split(batch_size)]
+    return CalibrationSet.from_batches(batches).to(device, memory_format)
