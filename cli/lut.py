@@ -1,0 +1,146 @@
+"""`supernet lut build|validate|show`: latency lookup tables measured on the target device."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from omegaconf import OmegaConf
+from rich.table import Table
+
+from supernet.config import compose_config, space_from_config
+from supernet.latency import (
+    CalibrationPlan,
+    LatencyTable,
+    Measurer,
+    MeasureSettings,
+    build_table,
+    cached_table_path,
+    validate_table,
+)
+from supernet.latency.build import partial_path
+from supernet.latency.fingerprint import describe
+from supernet.latency.settings import require_target
+from supernet.latency.space_io import restrict_resolutions, space_tag
+from supernet.latency.validate import measurer_for
+from supernet_cli.common import console, err_console, user_errors
+
+lut_app = typer.Typer(help="Latency lookup tables: build on the target device, validate, show.",
+                      no_args_is_help=True, pretty_exceptions_show_locals=False)
+
+
+@lut_app.command("build")
+@user_errors
+def build(
+    target: str = typer.Option(..., "--target", help="the device to measure on: cpu | gpu"),
+    out: Path = typer.Option(None, "--out",
+                             help="table file (default: <cache_dir>/<fingerprint>-<space>.json)"),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides of configs/lut.yaml, e.g. "
+                                                     "space=ofa_mbv3 resolutions=[160] threads=2"),
+) -> None:
+    """Measure every block configuration of a space on this device, calibrate, write the table."""
+    require_target(target)
+    cfg = compose_config("lut", overrides or [])
+    node: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    space = restrict_resolutions(space_from_config(cfg), node["resolutions"])
+    settings = MeasureSettings.from_mapping(node, target=target)
+    plan = CalibrationPlan(**node["calibration"])
+    path = out or cached_table_path(space, settings, Path(node["cache_dir"]))
+    with Measurer(settings) as measurer:
+        try:
+            table = build_table(space, measurer, path, plan, save_every_s=float(node["save_every_s"]))
+        except KeyboardInterrupt:
+            err_console.print(f"progress saved to {partial_path(path)}; run the same command to resume")
+            raise
+    console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    _print_summary(table)
+
+
+@lut_app.command("validate")
+@user_errors
+def validate(
+    file: Path = typer.Argument(..., help="a table written by `supernet lut build`"),
+    children: int = typer.Option(20, "--children", min=2, help="fresh random children to measure"),
+    seed: int = typer.Option(1, "--seed", help="seed of the random children"),
+    repeats: int = typer.Option(None, "--repeats", help="timed calls per child (default: the table's)"),
+    as_json: bool = typer.Option(False, "--json", help="print only the full JSON report"),
+) -> None:
+    """Re-measure fresh children end to end on this device and compare with the table's prediction."""
+    table = LatencyTable.load(file)
+    with measurer_for(table, repeats=repeats) as measurer:
+        report = validate_table(table, measurer, children=children, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    console.print(_error_table(f"{file}: {children} fresh children on this device",
+                               {"calibrated": report["calibrated"], "raw block sum": report["raw_sum"]}))
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "children"}))
+
+
+@lut_app.command("show")
+@user_errors
+def show(
+    file: Path = typer.Argument(..., help="a table written by `supernet lut build`"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+) -> None:
+    """Summarize a table: fingerprint, space, entries, calibration error, predicted max/min child."""
+    table = LatencyTable.load(file)
+    if as_json:
+        typer.echo(json.dumps(_summary(table)))
+        return
+    _print_summary(table)
+
+
+def _summary(table: LatencyTable) -> dict[str, Any]:
+    space = table.space
+    return {
+        "file": str(table.path),
+        "fingerprint": table.fingerprint,
+        "fingerprint_id": table.fingerprint_id,
+        "space": space_tag(space),
+        "resolutions": list(space.spec.resolutions),
+        "entries": len(table.entries),
+        "measure": table.measure,
+        "calibration": {"fit": table.calibration.to_json(),
+                        **{k: v for k, v in table.calibration_report.items() if k != "children"}},
+        "predicted_ms": {name: {"arch": str(arch), "calibrated": table.predict(arch),
+                                "raw_sum": table.predict_raw(arch)}
+                         for name, arch in (("max", space.max()), ("min", space.min()))},
+        "meta": table.meta,
+    }
+
+
+def _error_table(title: str, reports: dict[str, dict[str, float]]) -> Table:
+    grid = Table(title=title)
+    for column in ("prediction", "n", "MAPE %", "within ±5 %", "within ±10 %", "max error %", "Kendall tau"):
+        grid.add_column(column)
+    for name, r in reports.items():
+        grid.add_row(name, str(r["n"]), f"{r['mape_pct']:.2f}", f"{r['within5_pct']:.1f} %",
+                     f"{r['within10_pct']:.1f} %", f"{r['max_error_pct']:.1f}", f"{r['kendall_tau']:.3f}")
+    return grid
+
+
+def _print_summary(table: LatencyTable) -> None:
+    s = _summary(table)
+    console.print(f"[bold]{s['file']}[/]: {s['entries']} blocks of space {s['space']} at resolutions "
+                  f"{s['resolutions']}", highlight=False, soft_wrap=True)
+    how = ", ".join(f"{k}={v}" for k, v in table.measure.items())
+    console.print(f"measured on {describe(table.fingerprint)} (id {s['fingerprint_id']}); {how}",
+                  highlight=False, soft_wrap=True)
+    fit = table.calibration
+    chosen_by = table.calibration_report.get("chosen_by", "not fitted")
+    console.print(f"calibration: {fit.form}: measured ≈ {fit.a:.4f} * sum + {fit.b:.4f} * layers + "
+                  f"{fit.c:.4f} ms ({chosen_by})", highlight=False, soft_wrap=True)
+    reports = {name: table.calibration_report[key] for name, key in
+               (("calibrated", "held_out"), ("raw block sum", "held_out_raw_sum"))
+               if key in table.calibration_report}
+    if reports:
+        console.print(_error_table("error on held-out children", reports))
+    extremes = Table(title="predicted latency")
+    for column in ("child", "calibrated ms", "raw sum ms", "arch"):
+        extremes.add_column(column)
+    for name, row in s["predicted_ms"].items():
+        extremes.add_row(name, f"{row['calibrated']:.3f}", f"{row['raw_sum']:.3f}", row["arch"])
+    console.print(extremes)

@@ -1,0 +1,153 @@
+"""Timing plain-torch modules on the target: warm-up, interleaved repeats, median.
+
+CPU: a fixed intra-op thread count, `time.perf_counter` around each call, under `torch.inference_mode`.
+GPU: CUDA events around each call on the current stream, one `torch.cuda.synchronize` before reading them;
+`torch.backends.cudnn.benchmark` set as the settings say (and recorded in the fingerprint).
+
+Repeats are interleaved: each group of modules is timed in `rounds` passes, so load from another process
+spreads over many modules; the samples of each module are summarized by the settings' statistic (median
+by default; a low percentile where the CPU is shared, see `MeasureSettings`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from supernet.latency.fingerprint import Fingerprint, current_fingerprint
+from supernet.latency.settings import MeasureSettings, percentile_of, require_target
+from supernet.models.static import build_child, build_layer
+from supernet.space import LayerSpec
+
+Case = tuple[nn.Module, Tensor]
+
+
+class Measurer:
+    """Times layers and whole children with one fixed set of settings; use as a context manager.
+
+    Entering sets the thread count (CPU) or cudnn.benchmark (GPU); leaving restores them.
+    """
+
+    def __init__(self, settings: MeasureSettings, seed: int = 0):
+        require_target(settings.target)
+        self.settings = settings
+        self._generator = torch.Generator().manual_seed(seed)
+        self._saved: tuple[int, bool] | None = None
+        self._settled = False
+
+    def __enter__(self) -> Measurer:
+        self._saved = (torch.get_num_threads(), torch.backends.cudnn.benchmark)
+        if self.settings.target == "cpu" and self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        if self.settings.target == "gpu":
+            torch.backends.cudnn.benchmark = self.settings.cudnn_benchmark
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is not None:
+            torch.set_num_threads(self._saved[0])
+            torch.backends.cudnn.benchmark = self._saved[1]
+            self._saved = None
+
+    def fingerprint(self) -> Fingerprint:
+        return current_fingerprint(self.settings)
+
+    # ----- what a table build needs
+    def time_layers(self, layers: Sequence[LayerSpec]) -> list[float]:
+        """Milliseconds (the settings' statistic) of each layer, built as an extracted child builds it."""
+        return self.time_cases([self.case(build_layer(layer), layer.cin, layer.resolution)
+                                for layer in layers])
+
+    def time_children(self, plans: Sequence[Sequence[LayerSpec]]) -> list[float]:
+        """Milliseconds of each whole child (the extracted-child equivalent), end to end."""
+        return self.time_cases([self.case(build_child(list(plan)), plan[0].cin, plan[0].resolution)
+                                for plan in plans])
+
+    # ----- the timing itself
+    def case(self, module: nn.Module, in_channels: int, resolution: int) -> Case:
+        """`module` in eval mode on the target in the deployment dtype and memory format, with an input."""
+        s = self.settings
+        module = module.eval().to(device=s.device, dtype=s.torch_dtype)
+        x = torch.randn(s.batch_size, in_channels, resolution, resolution, generator=self._generator)
+        x = x.to(device=s.device, dtype=s.torch_dtype)
+        if s.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        return module, x
+
+    def time_cases(self, cases: Sequence[Case]) -> list[float]:
+        if not self._settled:
+            # A fresh process runs its first few hundred calls a few percent faster than the steady state
+            # it reaches after some allocation churn (measured: ~3-4 % on a 2-core Xeon); the first group
+            # is timed once and thrown away so every number, first block or last child, sees that state.
+            self._settled = True
+            self._time_cases(cases)
+        return self._time_cases(cases)
+
+    def _time_cases(self, cases: Sequence[Case]) -> list[float]:
+        s = self.settings
+        samples: list[list[float]] = [[] for _ in cases]
+        per_round = math.ceil(s.repeats / s.rounds)
+        order = list(range(len(cases)))
+        with torch.inference_mode():
+            for r in range(s.rounds):
+                # alternate the direction so no module always runs right after the same neighbour
+                for i in order if r % 2 == 0 else reversed(order):
+                    module, x = cases[i]
+                    # full warm-up once (allocator, cudnn autotune, caches); a short one after each switch
+                    for _ in range(s.warmup if r == 0 else min(s.warmup, 2)):
+                        module(x)
+                    samples[i].extend(self._timed_calls(module, x, per_round))
+        q = percentile_of(s.statistic)
+        return [float(np.percentile(values, q)) for values in samples]
+
+    def _timed_calls(self, module: nn.Module, x: Tensor, n: int) -> list[float]:
+        if self.settings.target == "gpu":
+            return _cuda_timed_calls(module, x, n)
+        out = []
+        for _ in range(n):
+            start = time.perf_counter()
+            module(x)
+            out.append((time.perf_counter() - start) * 1e3)
+        return out
+
+
+def _cuda_timed_calls(module: nn.Module, x: Tensor, n: int) -> list[float]:
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
+    torch.cuda.synchronize()
+    for start, end in zip(starts, ends, strict=True):
+        start.record()
+        module(x)
+        end.record()
+    torch.cuda.synchronize()
+    return [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
+
+
+def _first_conv_channels(model: nn.Module) -> int:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m.in_channels
+    raise ValueError("model has no Conv2d to infer its input channels from; pass in_channels")
+
+
+def measure_child_latency(model: nn.Module, resolution: int, target: str, *, in_channels: int | None = None,
+                          batch_size: int = 1, threads: int | None = 2, dtype: str = "float32",
+                          channels_last: bool = True, repeats: int = 60, warmup: int = 10,
+                          rounds: int = 4, statistic: str = "median") -> float:
+    """End-to-end median latency (ms) of one model on `target`, measured as the latency table measures.
+
+    The model is copied, so the caller's module keeps its device, dtype and memory format.
+    """
+    settings = MeasureSettings(target=target, batch_size=batch_size, threads=threads, dtype=dtype,
+                               channels_last=channels_last, repeats=repeats, warmup=warmup, rounds=rounds,
+                               statistic=statistic)
+    channels = in_channels if in_channels is not None else _first_conv_channels(model)
+    with Measurer(settings) as measurer:
+        return measurer.time_cases([measurer.case(copy.deepcopy(model), channels, resolution)])[0]

@@ -1,0 +1,78 @@
+"""Re-checking a table on the present device: measure fresh children end to end, compare with prediction."""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from supernet.latency.build import LayerTimer
+from supernet.latency.children import distinct_random_archs
+from supernet.latency.errors import DeviceMismatchError, TargetUnavailableError
+from supernet.latency.fingerprint import describe
+from supernet.latency.measure import Measurer
+from supernet.latency.settings import MeasureSettings
+from supernet.latency.space_io import space_tag
+from supernet.latency.stats import error_report
+from supernet.latency.sweeps import combine, measure_in_sweeps
+from supernet.latency.table import LatencyTable
+from supernet.space import Arch
+
+
+def settings_for(table: LatencyTable, **overrides: Any) -> MeasureSettings:
+    """Measure exactly as the table was measured (target, batch, threads, dtype, format, statistic ...)."""
+    fp, measure = table.fingerprint, table.measure
+    values: dict[str, Any] = {
+        "target": fp["target"], "batch_size": fp["batch_size"], "dtype": fp["dtype"],
+        "channels_last": fp["memory_format"] == "channels_last",
+        **{k: measure[k] for k in ("repeats", "warmup", "rounds", "sweeps", "statistic") if k in measure},
+    }
+    if fp["target"] == "cpu":
+        values["threads"] = fp["threads"]
+    if fp.get("cudnn_benchmark") is not None:
+        values["cudnn_benchmark"] = fp["cudnn_benchmark"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return MeasureSettings(**values)
+
+
+def measurer_for(table: LatencyTable, **overrides: Any) -> Measurer:
+    """A measurer with the table's settings; refuses when its target is absent here (another device)."""
+    try:
+        return Measurer(settings_for(table, **overrides))
+    except TargetUnavailableError:
+        raise DeviceMismatchError(
+            f"table {table.name} was built on {describe(table.fingerprint)}; this machine has no CUDA "
+            "device. Predicting is allowed, measuring-dependent steps are not: validate it on the machine "
+            "it was built on") from None
+
+
+def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20, seed: int = 1,
+                   *, progress: bool | None = None, group: int = 8) -> dict[str, Any]:
+    """Error of `table.predict` (and of the raw sum) on `children` fresh random children.
+
+    Refuses (DeviceMismatchError) when the table was measured on another device or with other settings.
+    """
+    table.check_device(measurer.fingerprint())
+    seen = {Arch.parse(c["arch"]) for c in table.calibration_report.get("children", [])}
+    archs = distinct_random_archs(table.space, children, random.Random(seed), exclude=seen)
+    show = sys.stdout.isatty() if progress is None else progress
+    settings = measurer.settings
+    values: dict[str, list[float]] = {}
+
+    def time_archs(chunk: Sequence[Arch]) -> list[float]:
+        return measurer.time_children([table.space.layers(a) for a in chunk])
+
+    measure_in_sweeps(archs, str, time_archs, values, settings.sweeps, group, after_group=lambda: None,
+                      desc="children", show=show)
+    measured = [combine(values[str(a)], settings.statistic) for a in archs]
+    predicted = [table.predict(a) for a in archs]
+    raw = [table.predict_raw(a) for a in archs]
+    return {
+        "table": str(table.path) if table.path else None,
+        "space": space_tag(table.space),
+        "calibrated": error_report(predicted, measured),
+        "raw_sum": error_report(raw, measured),
+        "children": [{"arch": str(a), "measured_ms": m, "predicted_ms": p}
+                     for a, m, p in zip(archs, measured, predicted, strict=True)],
+    }
