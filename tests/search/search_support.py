@@ -1,0 +1,48 @@
+"""Settings and stand-ins shared by the search tests."""
+
+from __future__ import annotations
+
+from supernet.config import compose_config
+from supernet.search import AccuracyEvaluator, SearchSettings
+from supernet.space import Arch, SearchSpace
+
+TRAIN_OVERRIDES = [
+    "data.name=synthetic", "epochs=1", "data.batch_size=64", "val.calib_images=128", "data.val_size=256",
+    "val.middle_children=0", "val.batch_size=256", "data.synthetic.train_size=768",
+    "data.synthetic.test_size=128", "data.synthetic.image_size=16", "space.resolutions=[12,16]",
+    "log.progress=false", "seed=0",
+]
+# Small enough for seconds per search; the limit cuts off the slowest part of the space. The accuracy
+# predictor screens offspring from generation 1 on, so determinism and resume are checked with it.
+SEARCH_OVERRIDES = [
+    "population=6", "generations=3", "progress=false", "evaluation.val_images=192",
+    "evaluation.calib_images=64", "evaluation.calib_batch_size=32", "evaluation.batch_size=96",
+    "constraints.max_latency_ms=0.45", "predictor.enabled=true", "predictor.min_train=6",
+    "predictor.oversample=3",
+]
+
+
+class FlopsLatency:
+    """A stand-in latency table: a fixed affine function of FLOPs and depth (ms)."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def predict(self, arch: Arch) -> float:
+        return 0.1 * self.space.flops(arch) / 1e6 + 0.05 * sum(arch.depths)
+
+
+class CountingEvaluator:
+    """Wraps an evaluator and counts the accuracies it is asked for."""
+
+    def __init__(self, inner: AccuracyEvaluator) -> None:
+        self.inner, self.calls = inner, 0
+        self.key, self.model = inner.key, inner.model
+
+    def __call__(self, arch: Arch) -> float:
+        self.calls += 1
+        return self.inner(arch)
+
+
+def search_settings(*overrides: str) -> SearchSettings:
+    return SearchSettings.from_config(compose_config("search", [*SEARCH_OVERRIDES, *overrides]))

@@ -1,0 +1,204 @@
+"""`run_search` end to end on a small trained supernet: the front, limits, determinism, resume, outputs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from search_support import CountingEvaluator, search_settings
+
+from supernet.search import InfeasibleConstraintError, SearchResult, SearchStateError, dominates, run_search
+from supernet.search.objectives import minimised
+from supernet.space import Arch
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def front_rows(result: SearchResult) -> list[tuple[str, float, float]]:
+    return [(str(e.candidate.arch), e.candidate.accuracy, e.candidate.measures.latency_ms)
+            for e in result.front]
+
+
+def test_front_is_nondominated_and_dominates_every_other_candidate(reference: SearchResult):
+    objectives = reference.settings.objectives
+    vectors = {e.candidate.arch: minimised(e.candidate.accuracy, e.candidate.measures, objectives)
+               for e in reference.front}
+    assert len(vectors) >= 2
+    for a, b in itertools.permutations(vectors, 2):
+        assert not dominates(vectors[a], vectors[b]), f"{a} dominates {b} on the front"
+    # Every evaluated child off the front is dominated by (or equal to) a front child.
+    for c in reference.candidates:
+        if c.arch in vectors:
+            continue
+        mine = minimised(c.accuracy, c.measures, objectives)
+        assert any(dominates(v, mine) or v == mine for v in vectors.values()), c.arch
+
+
+def test_every_front_entry_meets_the_limits(reference: SearchResult, table):
+    limit = reference.settings.limits["max_latency_ms"]
+    assert all(e.candidate.measures.latency_ms <= limit for e in reference.front)
+    # the limit is binding: the max child breaks it, so it was never evaluated
+    assert table.predict(reference.space.max()) > limit
+    assert reference.space.max() not in {c.arch for c in reference.candidates}
+    latencies = [e.candidate.measures.latency_ms for e in reference.front]
+    assert latencies == sorted(latencies)
+
+
+def test_same_seed_gives_the_same_front_and_another_seed_does_not(run_dir, table, reference, evaluator,
+                                                                  tmp_path):
+    again = run_search(run_dir, "cpu", search_settings(f"out_dir={tmp_path / 'a'}"), table=table,
+                       evaluator=evaluator)
+    assert front_rows(again) == front_rows(reference)
+    assert [str(c.arch) for c in again.candidates] == [str(c.arch) for c in reference.candidates]
+    # another seed starts elsewhere (its first generation is enough to see that)
+    settings = search_settings(f"out_dir={tmp_path / 'b'}", "seed=1", "generations=0")
+    other = run_search(run_dir, "cpu", settings, table=table, evaluator=evaluator)
+    first = [str(c.arch) for c in reference.candidates if c.generation == 0]
+    assert len(other.candidates) == len(first) == 6
+    assert [str(c.arch) for c in other.candidates] != first
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_search_resumes_to_the_uninterrupted_result(run_dir, table, reference, evaluator,
+                                                                tmp_path):
+    settings = search_settings(f"out_dir={tmp_path}")
+
+    def stop_after_generation_1(stats):
+        if stats.generation == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_search(run_dir, "cpu", settings, table=table, evaluator=evaluator,
+                   on_generation=stop_after_generation_1)
+    before = evaluator.calls
+    assert json.loads((tmp_path / "state.json").read_text())["generation"] == 1
+    assert not (tmp_path / "pareto.json").exists()
+
+    fresh = CountingEvaluator(evaluator.inner.__class__.from_run(run_dir, settings.evaluation))
+    resumed = run_search(run_dir, "cpu", settings, table=table, evaluator=fresh)
+    assert resumed.resumed_from == 1
+    assert front_rows(resumed) == front_rows(reference)
+    # only what the interrupted run had not evaluated was evaluated again
+    assert fresh.calls == len(reference.candidates) - before
+    assert before > 0 and fresh.calls > 0
+    written = (tmp_path / "candidates.jsonl").read_bytes()
+    assert written == (reference.out_dir / "candidates.jsonl").read_bytes()
+
+
+def test_resume_under_other_settings_is_refused(run_dir, table, reference, evaluator):
+    with pytest.raises(SearchStateError, match=r"other settings \(trajectory.seed: 5 vs 0.*--restart"):
+        run_search(run_dir, "cpu", search_settings(f"out_dir={reference.out_dir}", "seed=5"), table=table,
+                   evaluator=evaluator)
+    assert evaluator.calls == 0
+
+
+@pytest.mark.parametrize(("override", "pattern"), [
+    ("constraints.max_latency_ms=0.1",
+     r"constraint max_latency_ms=0.1 cannot be met: the smallest child r12-w0.75:k3e2-\S+ already has "
+     r"0.19\d* ms .*raise --max-latency-ms \(constraints.max_latency_ms\) to at least 0.19"),
+    ("constraints.max_params=1000",
+     r"constraint max_params=1000 cannot be met: .* already has 1\.6\d+e\+05 parameters; raise "
+     r"constraints.max_params to at least"),
+])
+def test_unmeetable_limit_fails_before_any_evaluation(run_dir, table, evaluator, tmp_path, override, pattern):
+    with pytest.raises(InfeasibleConstraintError, match=pattern):
+        run_search(run_dir, "cpu", search_settings(f"out_dir={tmp_path}", override), table=table,
+                   evaluator=evaluator)
+    assert evaluator.calls == 0
+    assert not tmp_path.joinpath("candidates.jsonl").exists()
+
+
+def test_output_files_are_written_and_read_back(reference: SearchResult):
+    out = reference.out_dir
+    pareto = json.loads((out / "pareto.json").read_text())
+    assert set(pareto) == {"target", "lut", "objectives", "constraints", "seed", "front"}
+    assert pareto["target"] == "cpu" and pareto["lut"] is None and pareto["seed"] == 0
+    assert pareto["objectives"] == ["accuracy", "latency_ms"]
+    assert pareto["constraints"] == {"max_latency_ms": 0.45, "max_params": None, "max_flops": None,
+                                     "max_memory_bytes": None}
+    assert len(pareto["front"]) == len(reference.front)
+    for entry, kept in zip(pareto["front"], reference.front, strict=True):
+        assert set(entry) == {"arch", "arch_json", "accuracy", "latency_ms", "latency_ms_measured", "params",
+                              "flops", "violates_measured"}
+        arch = reference.space.parse(entry["arch"])
+        assert Arch.from_json(entry["arch_json"]) == arch == kept.candidate.arch
+        assert 0.0 <= entry["accuracy"] <= 1.0 and entry["accuracy"] == kept.candidate.accuracy
+        assert entry["params"] == reference.space.params(arch)
+        assert entry["flops"] == reference.space.flops(arch)
+        assert entry["latency_ms_measured"] is None and entry["violates_measured"] is False  # stand-in table
+    assert [e["latency_ms"] for e in pareto["front"]] == sorted(e["latency_ms"] for e in pareto["front"])
+
+    lines = (out / "candidates.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == len(reference.candidates) == len({r["arch"] for r in records})
+    assert {r["generation"] for r in records} == {0, 1, 2, 3}
+    for r in records:
+        assert set(r) >= {"arch", "accuracy", "latency_ms", "params", "flops", "generation"}
+    assert {e["arch"] for e in pareto["front"]} <= {r["arch"] for r in records}
+
+    assert (out / "pareto.png").read_bytes()[:8] == PNG_SIGNATURE
+    generations = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert [g["generation"] for g in generations] == [0, 1, 2, 3]
+    assert generations[-1]["total_evaluations"] == len(records)
+    # screened by the predictor from generation 1 on, yet each generation truly evaluates `population`
+    assert generations[0]["predictor_tau"] is None
+    assert any(g["predictor_tau"] is not None for g in generations[1:])
+    assert all(g["children"] == 6 for g in generations)
+    # the hypervolume of the front so far never falls: the archive only grows
+    hvs = [g["hypervolume"] for g in generations]
+    assert hvs == sorted(hvs) and hvs[-1] == pytest.approx(reference.hypervolume)
+
+
+def test_the_export_reads_the_front(reference: SearchResult, run_dir: Path):
+    from supernet.export import select_arch
+
+    chosen = select_arch(reference.space, run_dir, pick="best", target="cpu", search_dir=reference.out_dir)
+    best = max(reference.front, key=lambda e: e.candidate.accuracy).candidate
+    assert chosen.arch == best.arch
+
+
+def test_children_over_the_limit_when_measured_are_flagged(run_dir, table, reference, evaluator, tmp_path,
+                                                          monkeypatch):
+    """A finished search re-run with the same settings replays from its files (no evaluation) and measures
+    again; here the measurement is replaced, to put every other front child over the limit."""
+    import shutil
+
+    from supernet.search import engine
+    from supernet.search.latency import FrontMeasurement
+
+    out = tmp_path / "copy"
+    shutil.copytree(reference.out_dir, out)
+    limit = reference.settings.limits["max_latency_ms"]
+
+    def measured(model, archs, predicted, *args, **kwargs):
+        return FrontMeasurement([p * (1.0 if i % 2 == 0 else 3.0) for i, p in enumerate(predicted)])
+
+    monkeypatch.setattr(engine, "measure_front", measured)
+    result = run_search(run_dir, "cpu", search_settings(f"out_dir={out}"), table=table, evaluator=evaluator)
+    assert evaluator.calls == 0 and result.evaluations_now == 0
+    assert front_rows(result) == front_rows(reference)
+    pareto = json.loads((out / "pareto.json").read_text())
+    for i, entry in enumerate(pareto["front"]):
+        assert entry["latency_ms_measured"] == pytest.approx(entry["latency_ms"] * (1 if i % 2 == 0 else 3))
+        assert entry["violates_measured"] == (entry["latency_ms_measured"] > limit)
+    assert any(e["violates_measured"] for e in pareto["front"])
+
+
+def test_a_finished_search_is_extended_by_raising_generations(run_dir, table, reference, evaluator, tmp_path):
+    import shutil
+
+    out = tmp_path / "longer"
+    shutil.copytree(reference.out_dir, out)
+    longer = run_search(run_dir, "cpu", search_settings(f"out_dir={out}", "generations=4"), table=table,
+                        evaluator=evaluator)
+    assert longer.resumed_from == 3
+    assert evaluator.calls == longer.evaluations_now == len(longer.candidates) - len(reference.candidates) > 0
+    assert {c.generation for c in longer.candidates} == {0, 1, 2, 3, 4}
+    before = (reference.out_dir / "candidates.jsonl").read_bytes()
+    assert (out / "candidates.jsonl").read_bytes().startswith(before)
+    assert longer.hypervolume >= reference.hypervolume
