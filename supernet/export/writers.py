@@ -1,0 +1,112 @@
+"""One writer per export format. Each takes the eval-mode child on the CPU and an example batch.
+
+The example batch is only a trace input: every program format is written with a dynamic batch
+dimension (the self-check then runs other batch sizes through it to prove it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from supernet.export.errors import ExportError
+
+INPUT_NAME = "images"
+OUTPUT_NAME = "logits"
+ONNX_OPSET = 18  # >= 17, which every onnxruntime since 1.15 runs
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    filename: str
+    write: Callable[[nn.Module, Tensor, Path], dict[str, Any]]
+    runnable: bool  # a program that runs without this project (safetensors holds weights only)
+
+
+def write_safetensors(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
+    from safetensors.torch import save_file
+
+    # BN's num_batches_tracked is kept so `load_state_dict(strict=True)` accepts the file.
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"format": "pt"})
+    return {}
+
+
+def _batch_dim() -> torch.export.Dim:
+    return torch.export.Dim("batch", min=1, max=1 << 16)
+
+
+def write_pt2(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
+    program = torch.export.export(model, (example,), dynamic_shapes=({0: _batch_dim()},))
+    torch.export.save(program, str(path))
+    return {}
+
+
+def write_torchscript(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
+    with warnings.catch_warnings():
+        # torch.jit is deprecated in favour of torch.export, yet it is still what many C++ and mobile
+        # runtimes load; the trace of a conv net without data-dependent control flow is exact.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model, example, check_trace=False)
+        traced.save(str(path))
+    return {}
+
+
+def write_onnx(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
+    """The torch.export-based (dynamo) exporter first; the TorchScript-based one if that fails."""
+    try:
+        _onnx_dynamo(model, example, path)
+        return {"exporter": "dynamo", "opset": ONNX_OPSET}
+    except Exception as err:  # the dynamo exporter fails in many ways (missing onnxscript, unsupported op)
+        path.unlink(missing_ok=True)
+        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    _onnx_legacy(model, example, path)
+    return {"exporter": "torchscript", "opset": ONNX_OPSET, "dynamo_failure": reason}
+
+
+def _onnx_dynamo(model: nn.Module, example: Tensor, path: Path) -> None:
+    import onnxscript  # noqa: F401  (the dynamo exporter needs it; fail here, clearly, if absent)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), str(path), dynamo=True, verbose=False, opset_version=ONNX_OPSET,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_shapes=({0: _batch_dim()},), external_data=False, optimize=True)
+
+
+def _onnx_legacy(model: nn.Module, example: Tensor, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=ONNX_OPSET,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f for f in (
+        Format("safetensors", "weights.safetensors", write_safetensors, runnable=False),
+        Format("pt2", "model.pt2", write_pt2, runnable=True),
+        Format("torchscript", "model.ts", write_torchscript, runnable=True),
+        Format("onnx", "model.onnx", write_onnx, runnable=True),
+    )
+}
+DEFAULT_FORMATS = tuple(FORMATS)
+
+
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    """`"pt2,onnx"` → ("pt2", "onnx") in canonical order; unknown names are an error naming the choices."""
+    if text is None or not text.strip():
+        return DEFAULT_FORMATS
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown:
+        raise ExportError(f"--formats: unknown format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
+    return tuple(n for n in FORMATS if n in names)
