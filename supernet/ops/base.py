@@ -38,7 +38,10 @@ class DynamicOp(nn.Module):
         """`make()`, memoised while no gradient flows to `sources` and they and `config` are unchanged."""
         if torch.is_grad_enabled() and any(s.requires_grad for s in sources):
             return make()
-        key = (config, *[s._version for s in sources], *[s.data_ptr() for s in sources])
+        try:
+            key = (config, *[s._version for s in sources], *[s.data_ptr() for s in sources])
+        except RuntimeError:  # parameters made under inference_mode keep no version counter to key on
+            return make()
         if key != self._cache_key:
             # Built as ordinary tensors even under inference_mode, so that a later forward outside it
             # (a frozen teacher under plain no_grad, say) may still use them.
@@ -66,7 +69,8 @@ class DynamicOp(nn.Module):
         return super()._apply(fn, recurse)
 
     def train(self, mode: bool = True):
-        self.clear_cache()
+        if mode:  # training changes the weights: free the derived copies now rather than at the next eval
+            self.clear_cache()
         return super().train(mode)
 
 

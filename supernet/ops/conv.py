@@ -43,7 +43,8 @@ class DynamicPointConv2d(DynamicOp):
         # size of its input, a cost worth skipping where the dim is at full size anyway.
         w = self.weight if self.active_out == self.max_out else self.weight[: self.active_out]
         if self.active_in < self.max_in:
-            w = w[:, : self.active_in]
+            # Made contiguous once here: the convolution would otherwise copy it in forward and backward.
+            w = w[:, : self.active_in].contiguous()
         if self.bias is None:
             return (w,)
         return w, (self.bias if self.active_out == self.max_out else self.bias[: self.active_out])
@@ -97,17 +98,27 @@ class DynamicDepthwiseConv2d(DynamicOp):
         self._steps = tuple(k for k in reversed(self.kernels[:-1]) if k >= kernel)
 
     def _kernel(self) -> tuple[Tensor]:
-        c = self.active_channels
+        c, k, big = self.active_channels, self.active_kernel, self.max_kernel
         weight = self.weight if c == self.max_channels else self.weight[:c]
-        size = self.max_kernel
-        for small in self._steps:
+        if not self._steps:
+            return (weight,)
+        if not self.transforms:  # the plain centre crop, in one step
+            start = (big - k) // 2
+            return (weight[:, :, start : start + k, start : start + k],)
+        # Each step crops the flattened kernel and multiplies it by its matrix transposed. Only the first
+        # crop touches the weight; the later crops and matrices are folded into one small matrix first,
+        # so every channel goes through a single matmul however many steps the active kernel is down.
+        size = self._steps[0]
+        start = (big - size) // 2
+        flat = weight[:, :, start : start + size, start : start + size].reshape(c, size * size)
+        fold = self.transforms[f"to{size}"].t()
+        for small in self._steps[1:]:
             start = (size - small) // 2
-            weight = weight[:, :, start : start + small, start : start + small]
-            if self.transforms:
-                flat = weight.reshape(c, small * small)
-                weight = F.linear(flat, self.transforms[f"to{small}"]).reshape(c, 1, small, small)
+            rows = fold.shape[0]
+            crop = fold.reshape(rows, size, size)[:, start : start + small, start : start + small]
+            fold = crop.reshape(rows, small * small) @ self.transforms[f"to{small}"].t()
             size = small
-        return (weight,)
+        return ((flat @ fold).view(c, 1, k, k),)
 
     def forward(self, x: Tensor) -> Tensor:
         c, k = self.active_channels, self.active_kernel

@@ -36,8 +36,9 @@ class DynamicSqueezeExcite(DynamicOp):
         full_c, full_h = c == self.max_channels, h == self.max_hidden
         w1 = self.fc1_weight if full_h else self.fc1_weight[:h]
         w2 = self.fc2_weight if full_c else self.fc2_weight[:c]
-        return (w1 if full_c else w1[:, :c], self.fc1_bias if full_h else self.fc1_bias[:h],
-                w2 if full_h else w2[:, :h], self.fc2_bias if full_c else self.fc2_bias[:c])
+        # In-dim slices are made contiguous once, rather than by the convolution in forward and backward.
+        return (w1 if full_c else w1[:, :c].contiguous(), self.fc1_bias if full_h else self.fc1_bias[:h],
+                w2 if full_h else w2[:, :h].contiguous(), self.fc2_bias if full_c else self.fc2_bias[:c])
 
     def forward(self, x: Tensor) -> Tensor:
         sources = (self.fc1_weight, self.fc1_bias, self.fc2_weight, self.fc2_bias)
