@@ -243,7 +243,8 @@ class Trainer:
     def _end_of_epoch(self, epoch: int) -> None:
         if epoch % self.cfg.val.every_epochs == 0 or self.step >= self.total_steps:
             self.last_val = self.validate(epoch, split="val")
-            score = (self.strategy.selection_group(self.step), sum(self.last_val.values()) / len(self.last_val))
+            mean_acc = sum(self.last_val.values()) / len(self.last_val)
+            score = (self.strategy.selection_group(self.step), mean_acc)
             if score > self.best:
                 self.best = score
                 self.save("best")
@@ -313,8 +314,8 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scaler": self.scaler.state_dict(), "strategy": self.strategy.state_dict(), "rng": rng,
-                 "step": self.step, "best": list(self.best), "lr_scale": self.lr_scale, "rollbacks": self.rollbacks,
-                 "global_batch": self.global_batch}
+                 "step": self.step, "best": list(self.best), "lr_scale": self.lr_scale,
+                 "rollbacks": self.rollbacks, "global_batch": self.global_batch}
         per_rank = self.parallel.gather(rng)  # dropout streams differ between ranks: keep each one
         if per_rank is not None:
             state["rng_per_rank"] = per_rank

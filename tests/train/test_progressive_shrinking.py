@@ -154,7 +154,8 @@ def test_eval_children_show_what_the_phase_trains(small_space):
     named = dict(strategy.eval_children(SPANS[2][1], 3))  # after 'depth': kernel {3,5}, depth {2,3}
     assert named["max"] == space.max()
     assert named["min"].depths == (2, 2, 2) and set(dimension_values(named["min"])["kernel"]) == {3}
-    assert dimension_values(named["min"])["expand"] == {4} and named["min"].resolution == max(space.spec.resolutions)
+    assert dimension_values(named["min"])["expand"] == {4}
+    assert named["min"].resolution == max(space.spec.resolutions)
     assert strategy.eval_children(SPANS[2][1], 3) == strategy.eval_children(SPANS[2][1] - 1, 3)
 
 
