@@ -26,18 +26,14 @@ from torch import Tensor
 
 from supernet.calibration import CalibrationSet, recalibrate_bn, resize_batch
 from supernet.checkpoint import load_supernet
-from supernet.data import derive_seed, make_loader, normalize
+from supernet.data import make_loader, normalize
 from supernet.models import Supernet
 from supernet.search.errors import SearchError
 from supernet.search.settings import EvaluationSettings
 from supernet.space import Arch
 from supernet.train.device import Precision, resolve_device, resolve_precision
 from supernet.train.loop import load_data
-from supernet.train.validate import calibration_batches
-
-# The training loop draws its calibration images with derive_seed(run seed, 7) (supernet/train/loop.py);
-# the search uses a prefix of the same draw, so BN statistics come from the images training validated with.
-CALIBRATION_SALT = 7
+from supernet.train.validate import calibration_batches, calibration_seed
 
 
 class AccuracyEvaluator:
@@ -80,7 +76,7 @@ class AccuracyEvaluator:
         model.to(memory_format=memory_format)
         data = load_data(cfg)
         calib = calibration_batches(data.train, settings.calib_images, settings.calib_batch_size,
-                                    derive_seed(int(cfg.seed), CALIBRATION_SALT), data.mean, data.std, device,
+                                    calibration_seed(int(cfg.seed)), data.mean, data.std, device,
                                     memory_format)
         images, labels = _first_images(data.val, settings.val_images)
         if len(images) == 0:
