@@ -62,6 +62,15 @@ def read_run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def checkpoint_path(run_dir: str | Path, which: str) -> Path:
+    """The checkpoint file a run's `which` ("best" or "last") names; best falls back to last, since a run
+    stopped before its first validation has only last.pt."""
+    path = Path(run_dir) / "checkpoints" / f"{which}.pt"
+    if which == "best" and not path.is_file():
+        path = Path(run_dir) / "checkpoints" / "last.pt"
+    return path
+
+
 def load_supernet(run_dir: str | Path, which: str = "best", device: str | torch.device = "cpu"):
     """The trained supernet of a run directory, and the run's resolved config."""
     from supernet.config import space_from_config
@@ -69,9 +78,7 @@ def load_supernet(run_dir: str | Path, which: str = "best", device: str | torch.
 
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
-    path = run_dir / "checkpoints" / f"{which}.pt"
-    if which == "best" and not path.is_file():
-        path = run_dir / "checkpoints" / "last.pt"
+    path = checkpoint_path(run_dir, which)
     state = load_checkpoint(path, map_location=device)
     model = Supernet(space_from_config(cfg))
     try:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from supernet.calibration import recalibrate_bn
-from supernet.checkpoint import atomic_write_text, load_supernet, read_run_config
+from supernet.checkpoint import atomic_write_text, checkpoint_path, load_supernet, read_run_config
 from supernet.config import space_from_config
 from supernet.data import DataSplits
 from supernet.export import card as cards
@@ -93,13 +93,6 @@ class _Stopwatch:
     def total(self) -> float:
         return time.perf_counter() - self.start
 
-
-def checkpoint_path(run_dir: Path, which: str) -> Path:
-    """The file `load_supernet(run_dir, which)` reads (best falls back to last)."""
-    path = run_dir / "checkpoints" / f"{which}.pt"
-    if which == "best" and not path.is_file():
-        path = run_dir / "checkpoints" / "last.pt"
-    return path
 
 
 def export_child(request: ExportRequest) -> ExportResult:

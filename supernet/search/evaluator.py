@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from supernet.calibration import CalibrationSet, recalibrate_bn, resize_batch
-from supernet.checkpoint import load_supernet
+from supernet.checkpoint import checkpoint_path, load_supernet
 from supernet.data import make_loader, normalize
 from supernet.models import Supernet
 from supernet.search.errors import SearchError
@@ -162,9 +162,7 @@ def _digest(images: Tensor, labels: Tensor) -> str:
 
 def checkpoint_digest(run_dir: Path, which: str) -> str:
     """A content hash of the checkpoint `load_supernet` reads (best.pt, else last.pt)."""
-    path = run_dir / "checkpoints" / f"{which}.pt"
-    if which == "best" and not path.is_file():
-        path = run_dir / "checkpoints" / "last.pt"
+    path = checkpoint_path(run_dir, which)
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
