@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from supernet.models.dynamic_blocks import DynamicInvertedResidual
 from supernet.models.static import activation, build_child, build_layer
-from supernet.ops import DynamicBatchNorm2d, DynamicOp, DynamicPointConv2d
+from supernet.ops import DynamicOp, DynamicPointConv2d
 from supernet.space import Arch, SearchSpace
 
 
@@ -118,6 +118,3 @@ def active_state_dict(module: nn.Module) -> dict[str, Tensor]:
     visit(module, "")
     return state
 
-
-def count_dynamic_ops(module: nn.Module) -> int:
-    return sum(isinstance(m, DynamicOp | DynamicBatchNorm2d) for m in module.modules())

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
@@ -74,6 +73,3 @@ def epoch_table(epoch: int, step: int, rows: list[dict[str, Any]], extra: dict[s
                       f"{row['flops'] / 1e6:.1f}", row["arch"])
     return table
 
-
-def print_table(console: Console, table: Table) -> None:
-    console.print(table)
