@@ -72,6 +72,16 @@ class DynamicPointConv2d(DynamicOp):
         return conv
 
 
+def centre_selection(big: int, small: int) -> Tensor:
+    """The (big², small²) 0/1 matrix that maps a flattened big kernel to its flattened centre crop."""
+    start = (big - small) // 2
+    offsets = torch.arange(small) + start
+    rows = (offsets.view(-1, 1) * big + offsets).flatten()
+    selection = torch.zeros(big * big, small * small)
+    selection[rows, torch.arange(small * small)] = 1.0
+    return selection
+
+
 class DynamicDepthwiseConv2d(DynamicOp):
     def __init__(self, max_channels: int, kernels: tuple[int, ...], stride: int,
                  transform: bool = True) -> None:
@@ -85,8 +95,10 @@ class DynamicDepthwiseConv2d(DynamicOp):
         # One matrix per step down, named by the kernel it produces ("5to3" style keys are not valid names).
         self.transforms = nn.ParameterDict()
         if transform:
-            for small in self.kernels[:-1]:
+            for big, small in zip(self.kernels[:0:-1], self.kernels[-2::-1], strict=True):
                 self.transforms[f"to{small}"] = nn.Parameter(torch.eye(small * small))
+                # Constant, so kept out of the state dict; a buffer so that it follows .to(device).
+                self.register_buffer(f"centre{big}to{small}", centre_selection(big, small), persistent=False)
         self.active_channels, self.active_kernel = max_channels, self.max_kernel
         self._steps: tuple[int, ...] = ()  # kernel sizes stepped through, largest first
 
@@ -105,20 +117,15 @@ class DynamicDepthwiseConv2d(DynamicOp):
         if not self.transforms:  # the plain centre crop, in one step
             start = (big - k) // 2
             return (weight[:, :, start : start + k, start : start + k],)
-        # Each step crops the flattened kernel and multiplies it by its matrix transposed. Only the first
-        # crop touches the weight; the later crops and matrices are folded into one small matrix first,
-        # so every channel goes through a single matmul however many steps the active kernel is down.
-        size = self._steps[0]
-        start = (big - size) // 2
-        flat = weight[:, :, start : start + size, start : start + size].reshape(c, size * size)
-        fold = self.transforms[f"to{size}"].t()
-        for small in self._steps[1:]:
-            start = (size - small) // 2
-            rows = fold.shape[0]
-            crop = fold.reshape(rows, size, size)[:, start : start + small, start : start + small]
-            fold = crop.reshape(rows, small * small) @ self.transforms[f"to{small}"].t()
-            size = small
-        return ((flat @ fold).view(c, 1, k, k),)
+        # Each step crops the flattened kernel and multiplies it by its matrix transposed. The crops are
+        # 0/1 selection matrices, so the whole chain folds into one small (big², k²) matrix and every
+        # channel goes through a single matmul on its uncropped kernel: no strided crop of the weight is
+        # copied in forward, nor scattered back into a zero tensor in backward.
+        fold, size = None, big
+        for small in self._steps:
+            step = self.get_buffer(f"centre{size}to{small}") @ self.transforms[f"to{small}"].t()
+            fold, size = step if fold is None else fold @ step, small
+        return ((weight.reshape(c, big * big) @ fold).view(c, 1, k, k),)
 
     def forward(self, x: Tensor) -> Tensor:
         c, k = self.active_channels, self.active_kernel
