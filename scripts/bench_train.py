@@ -44,6 +44,8 @@ def main() -> None:
 
     r = args.resolution
     cfg = compose_config("train", [
+        # Two random children, as BigNAS's step (the CPU training default has one).
+        "strategy=sandwich", "strategy.num_random=2",
         "space=ofa_mbv3", f"space.resolutions=[{r}]", "data.name=synthetic", f"data.batch_size={args.batch}",
         f"data.synthetic.image_size={r}", "data.synthetic.channels=3", "data.synthetic.num_classes=1000",
         f"data.synthetic.train_size={4 * args.batch}", "data.synthetic.test_size=32", "data.val_size=32",

@@ -166,6 +166,16 @@ def test_transforms_start_as_the_identity() -> None:
     assert torch.equal(op.to_static().weight, op.weight[:, :, 2:5, 2:5])
 
 
+def test_kernel_transform_keeps_only_learned_matrices_in_its_state() -> None:
+    """The crop-selection matrices are constants: out of the state dict, yet moved along by `.to()`."""
+    op = DynamicDepthwiseConv2d(4, (3, 5, 7), 1, transform=True)
+    assert sorted(op.state_dict()) == ["transforms.to3", "transforms.to5", "weight"]
+    op = op.to(torch.float64)
+    op.set_active(4, 3)
+    assert op.to_static().weight.dtype == torch.float64
+    assert torch.equal(op.to_static().weight, op.weight[:, :, 2:5, 2:5])
+
+
 # ----- batch norm
 
 
