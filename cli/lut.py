@@ -74,8 +74,14 @@ def validate(
     if as_json:
         typer.echo(json.dumps(report))
         return
-    console.print(_error_table(f"{file}: {children} fresh children on this device",
-                               {"calibrated": report["calibrated"], "raw block sum": report["raw_sum"]}))
+    rows = {"calibrated": report["calibrated"], "raw block sum": report["raw_sum"]}
+    drift = report["drift"]
+    if drift is not None:
+        rows["calibrated, drift taken out"] = drift["calibrated_without_drift"]
+    console.print(_error_table(f"{file}: {children} fresh children on this device", rows))
+    if drift is not None:
+        console.print(f"device drift since the build: {drift['pct']:+.1f} % (median over {drift['anchors']} "
+                      "of its calibration children timed again now)", highlight=False)
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "children"}))
 
 

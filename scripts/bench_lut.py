@@ -78,6 +78,11 @@ def bench(space: SearchSpace, label: str, args: argparse.Namespace) -> dict[str,
     out.with_suffix(".validation.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"[{label}] validation raw sum:   {_fmt(result['raw_sum'])}")
     print(f"[{label}] validation calibrated: {_fmt(result['calibrated'])}; load {load_avg()}", flush=True)
+    drift = result["drift"]
+    if drift is not None:
+        # A diagnostic beside the figures, not instead of them: the last line keeps the drift in.
+        print(f"[{label}] device drift since the build {drift['pct']:+.2f} % ({drift['anchors']} calibration "
+              f"children timed again); without it: {_fmt(drift['calibrated_without_drift'])}", flush=True)
     return {**result["calibrated"], "build_s": build_s, "predict_per_s": predict_rate(out, space)}
 
 

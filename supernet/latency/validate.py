@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from supernet.latency.build import LayerTimer
 from supernet.latency.children import distinct_random_archs
 from supernet.latency.errors import DeviceMismatchError, TargetUnavailableError
@@ -48,14 +50,22 @@ def measurer_for(table: LatencyTable, **overrides: Any) -> Measurer:
 
 
 def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20, seed: int = 1,
-                   *, progress: bool | None = None, group: int = 8) -> dict[str, Any]:
+                   *, progress: bool | None = None, group: int = 8, anchors: int = 8) -> dict[str, Any]:
     """Error of `table.predict` (and of the raw sum) on `children` fresh random children.
+
+    Besides them, up to `anchors` of the table's own calibration children are measured again, in the same
+    sweeps: how much slower or faster they run now than at build time is the device's drift. The report
+    gives it, and the error that remains once it is taken out, so that a reader can tell a table that is
+    wrong from a device that is not in the state it was in when the table was built (a virtual machine's
+    speed wanders by a few percent over minutes). The headline error (`calibrated`) keeps the drift in.
 
     Refuses (DeviceMismatchError) when the table was measured on another device or with other settings.
     """
     table.check_device(measurer.fingerprint())
-    seen = {Arch.parse(c["arch"]) for c in table.calibration_report.get("children", [])}
-    archs = distinct_random_archs(table.space, children, random.Random(seed), exclude=seen)
+    calibration_children = table.calibration_report.get("children", [])
+    built = {Arch.parse(c["arch"]): float(c["measured_ms"]) for c in calibration_children}
+    archs = distinct_random_archs(table.space, children, random.Random(seed), exclude=built)
+    anchor_archs = spread_over_latency(built, anchors)
     show = sys.stdout.isatty() if progress is None else progress
     settings = measurer.settings
     values: dict[str, list[float]] = {}
@@ -63,16 +73,40 @@ def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20
     def time_archs(chunk: Sequence[Arch]) -> list[float]:
         return measurer.time_children([table.space.layers(a) for a in chunk])
 
-    measure_in_sweeps(archs, str, time_archs, values, settings.sweeps, group, after_group=lambda: None,
-                      desc="children", show=show)
+    measure_in_sweeps(interleave(archs, anchor_archs), str, time_archs, values, settings.sweeps, group,
+                      after_group=lambda: None, desc="children", show=show)
     measured = [combine(values[str(a)], settings.statistic) for a in archs]
     predicted = [table.predict(a) for a in archs]
     raw = [table.predict_raw(a) for a in archs]
-    return {
+    report: dict[str, Any] = {
         "table": str(table.path) if table.path else None,
         "space": space_tag(table.space),
         "calibrated": error_report(predicted, measured),
         "raw_sum": error_report(raw, measured),
+        "drift": None,
         "children": [{"arch": str(a), "measured_ms": m, "predicted_ms": p}
                      for a, m, p in zip(archs, measured, predicted, strict=True)],
     }
+    if anchor_archs:
+        now = {a: combine(values[str(a)], settings.statistic) for a in anchor_archs}
+        ratio = float(np.median([now[a] / built[a] for a in anchor_archs]))
+        report["drift"] = {"anchors": len(anchor_archs), "ratio": ratio, "pct": (ratio - 1.0) * 100.0,
+                           "calibrated_without_drift": error_report([p * ratio for p in predicted], measured)}
+    return report
+
+
+def spread_over_latency(measured: dict[Arch, float], n: int) -> list[Arch]:
+    """Up to `n` of `measured`'s archs, evenly spaced in latency from fastest to slowest."""
+    if n <= 0 or not measured:
+        return []
+    ordered = sorted(measured, key=measured.__getitem__)
+    picks = np.linspace(0, len(ordered) - 1, min(n, len(ordered))).round().astype(int)
+    return [ordered[i] for i in dict.fromkeys(picks.tolist())]
+
+
+def interleave(items: list[Arch], extra: list[Arch]) -> list[Arch]:
+    """`items` with `extra` spread evenly among them, so the anchors are timed all along the first sweep."""
+    out = list(items)
+    for i, arch in reversed(list(enumerate(extra))):
+        out.insert(round((i + 0.5) * len(items) / len(extra)), arch)
+    return out

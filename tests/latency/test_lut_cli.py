@@ -41,6 +41,9 @@ def test_validate_measures_fresh_children(built):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["calibrated"]["n"] == 2 and report["calibrated"]["mape_pct"] >= 0
+    # every child of the table's calibration (max, min and 4 random) is timed again as a drift anchor
+    assert report["drift"]["anchors"] == 6 and report["drift"]["ratio"] > 0
+    assert "device drift since the build" in result.output
 
 
 def test_validate_refuses_a_table_from_another_device(built, tmp_path):

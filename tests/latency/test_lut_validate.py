@@ -1,0 +1,34 @@
+import pytest
+from lut_support import FakeMeasurer
+
+from supernet.latency import CalibrationPlan, build_table, validate_table
+from supernet.latency.validate import interleave, spread_over_latency
+from supernet.space import Arch
+
+
+def test_validation_tells_device_drift_from_table_error(tiny_space, tmp_path):
+    measurer = FakeMeasurer()
+    table = build_table(tiny_space, measurer, tmp_path / "t.json", CalibrationPlan(children=12),
+                        progress=False)
+    steady = validate_table(table, measurer, children=10, progress=False)
+    assert steady["drift"]["anchors"] == 8 and steady["drift"]["ratio"] == pytest.approx(1.0)
+    assert steady["calibrated"]["mape_pct"] < 0.01  # the stand-in's children are exactly affine in the sum
+
+    measurer.slowdown = 1.04  # the whole device now runs 4 % slower than when the table was built
+    slower = validate_table(table, measurer, children=10, progress=False)
+    assert slower["drift"]["pct"] == pytest.approx(4.0)
+    assert slower["calibrated"]["mape_pct"] == pytest.approx(100 * 0.04 / 1.04, abs=0.01)  # kept in
+    assert slower["drift"]["calibrated_without_drift"]["mape_pct"] < 0.01
+    fresh = {c["arch"] for c in slower["children"]}
+    assert not fresh & {c["arch"] for c in table.calibration_report["children"]}
+
+
+def test_anchors_span_the_latency_range_and_are_spread_through_the_list():
+    archs = [Arch.parse(f"r{r}-w1:k3e2") for r in (16, 20, 24, 28, 32)]
+    latency = dict(zip(archs, [5.0, 1.0, 4.0, 2.0, 3.0], strict=True))
+    assert spread_over_latency(latency, 3) == [archs[1], archs[4], archs[0]]
+    assert spread_over_latency(latency, 10) == sorted(archs, key=latency.__getitem__)
+    assert spread_over_latency({}, 8) == [] and spread_over_latency(latency, 0) == []
+    # one anchor in the middle of each half of the list, none at its ends
+    assert interleave(list("abcdef"), list("XY")) == list("abXcdYef")
+    assert interleave(list("abcd"), []) == list("abcd")
