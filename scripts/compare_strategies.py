@@ -43,6 +43,9 @@ def build_config(strategy: str, args: argparse.Namespace) -> DictConfig:
         f"data.batch_size={args.batch_size}", f"epochs={args.epochs}", f"seed={args.seed}",
         f"threads={args.threads}", f"val.calib_images={args.calib_images}",
         f"val.middle_children={args.middle}", "val.every_epochs=1000", "log.progress=false", "log.every=20",
+        # The head dropout and sandwich step of the comparison in docs/strategies.md, which the CPU
+        # training defaults have since trimmed (no dropout, one random child).
+        "space.head.dropout=0.1", *(["strategy.num_random=2"] if strategy == "sandwich" else []),
     ])
     if strategy == "progressive_shrinking":
         scale_phases(cfg, args.epochs)
