@@ -8,6 +8,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from space_support import edited
 
 from supernet.config import CONFIG_DIR
 from supernet.space import Arch, ArchError, BlockChoice, SearchSpace, StageChoice
@@ -87,15 +88,7 @@ GOOD = {"resolution": 32, "stages": [{"width": 1.0, "kernels": [3, 5], "expands"
 
 
 def _with(path: tuple, value) -> dict:
-    data = json.loads(json.dumps(GOOD))
-    node = data
-    for key in path[:-1]:
-        node = node[key]
-    if value is KeyError:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-    return data
+    return edited(json.loads(json.dumps(GOOD)), path, value)
 
 
 @pytest.mark.parametrize(("data", "problem"), [

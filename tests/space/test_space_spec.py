@@ -7,21 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from space_support import edited
 
 from supernet.config import CONFIG_DIR
 from supernet.space import SearchSpace, SpaceError, make_divisible
-
-
-def _edit(node: dict, path: tuple, value) -> dict:
-    """`node` with one key replaced (value), or deleted (value is KeyError)."""
-    target = node
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return node
 
 
 def test_space_reads_back(space_dict: dict) -> None:
@@ -92,28 +81,28 @@ def test_resolution_range(ofa_space: SearchSpace) -> None:
 ])
 def test_bad_space_names_the_key(space_dict: dict, path: tuple, value, key: str) -> None:
     with pytest.raises(SpaceError) as err:
-        SearchSpace.from_dict(_edit(space_dict, path, value))
+        SearchSpace.from_dict(edited(space_dict, path, value))
     assert key in str(err.value)
 
 
 def test_even_kernel_is_named_where_it_was_written(space_dict: dict) -> None:
-    node = _edit(copy.deepcopy(space_dict), ("stages", 1, "kernel"), [3, 6])
+    node = edited(copy.deepcopy(space_dict), ("stages", 1, "kernel"), [3, 6])
     with pytest.raises(SpaceError, match=r"'stages\[1\].kernel' must be an odd kernel size .* got 6"):
         SearchSpace.from_dict(node)
     with pytest.raises(SpaceError, match=r"'choices.kernel' must be an odd kernel size .* got 4"):
-        SearchSpace.from_dict(_edit(space_dict, ("choices", "kernel"), [3, 4]))
+        SearchSpace.from_dict(edited(space_dict, ("choices", "kernel"), [3, 4]))
 
 
 def test_bad_activation_lists_the_allowed_ones(space_dict: dict) -> None:
     with pytest.raises(SpaceError, match=r"'stages\[1\].act' must be one of \['relu', 'hswish', 'swish', "
                                          r"'identity'\], got 'gelu'"):
-        SearchSpace.from_dict(_edit(space_dict, ("stages", 1, "act"), "gelu"))
+        SearchSpace.from_dict(edited(space_dict, ("stages", 1, "act"), "gelu"))
 
 
 def test_widths_that_round_to_the_same_channels(space_dict: dict) -> None:
     # 24 * 0.95 = 22.8 and 24 * 1.0 both round to 24 channels at divisor 4.
     assert make_divisible(24 * 0.95, 4) == make_divisible(24, 4) == 24
-    node = _edit(space_dict, ("stages", 0, "width"), [0.95, 1.0])
+    node = edited(space_dict, ("stages", 0, "width"), [0.95, 1.0])
     with pytest.raises(SpaceError, match=r"'stages\[0\].width' choices \[0.95, 1.0\] give the same channel "
                                          r"counts \[24, 24\]"):
         SearchSpace.from_dict(node)
@@ -132,7 +121,7 @@ def test_yaml_files(tmp_path: Path, space_dict: dict) -> None:
     with pytest.raises(SpaceError, match="expected a mapping"):
         SearchSpace.from_yaml(listing)
     unknown = tmp_path / "unknown.yaml"
-    unknown.write_text(yaml.safe_dump(_edit(space_dict, ("stem", "chanels"), 16)))
+    unknown.write_text(yaml.safe_dump(edited(space_dict, ("stem", "chanels"), 16)))
     with pytest.raises(SpaceError, match=r"unknown key 'stem.chanels'"):
         SearchSpace.from_yaml(unknown)
 
