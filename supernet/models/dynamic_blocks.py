@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor, nn
 
 from supernet.models.static import activation
@@ -9,20 +11,37 @@ from supernet.ops import DynamicBatchNorm2d, DynamicDepthwiseConv2d, DynamicPoin
 from supernet.space.layers import LayerSpec
 
 
+@dataclass(frozen=True)
+class SlotSizes:
+    """The channel counts the children of a space run one block slot at: where its weights are cut."""
+
+    cin: tuple[int, ...] = ()
+    cmid: tuple[int, ...] = ()
+    cout: tuple[int, ...] = ()
+    se: tuple[int, ...] = ()
+
+
 class DynamicInvertedResidual(nn.Module):
     """Built at its widest (`widest` is this slot's layer in the max child); runs any smaller setting."""
 
-    def __init__(self, widest: LayerSpec, kernels: tuple[int, ...], kernel_transform: bool) -> None:
+    def __init__(self, widest: LayerSpec, kernels: tuple[int, ...], kernel_transform: bool,
+                 sizes: SlotSizes = SlotSizes()) -> None:
         super().__init__()
         mid = widest.cmid
         self.expand: nn.Module = nn.Identity()
         if widest.expand:
-            self.expand = nn.Sequential(DynamicPointConv2d(widest.cin, mid), DynamicBatchNorm2d(mid),
-                                        activation(widest.act))
-        self.depthwise = nn.Sequential(DynamicDepthwiseConv2d(mid, kernels, widest.stride, kernel_transform),
-                                       DynamicBatchNorm2d(mid), activation(widest.act))
-        self.se: nn.Module = DynamicSqueezeExcite(mid, widest.se) if widest.se else nn.Identity()
-        self.project = nn.Sequential(DynamicPointConv2d(mid, widest.cout), DynamicBatchNorm2d(widest.cout))
+            self.expand = nn.Sequential(
+                DynamicPointConv2d(widest.cin, mid, in_sizes=sizes.cin, out_sizes=sizes.cmid),
+                DynamicBatchNorm2d(mid, sizes=sizes.cmid), activation(widest.act))
+        self.depthwise = nn.Sequential(
+            DynamicDepthwiseConv2d(mid, kernels, widest.stride, kernel_transform, channel_sizes=sizes.cmid),
+            DynamicBatchNorm2d(mid, sizes=sizes.cmid), activation(widest.act))
+        self.se: nn.Module = nn.Identity()
+        if widest.se:
+            self.se = DynamicSqueezeExcite(mid, widest.se, channel_sizes=sizes.cmid, hidden_sizes=sizes.se)
+        self.project = nn.Sequential(
+            DynamicPointConv2d(mid, widest.cout, in_sizes=sizes.cmid, out_sizes=sizes.cout),
+            DynamicBatchNorm2d(widest.cout, sizes=sizes.cout))
         self.residual = widest.residual
         # A child whose expand ratio is 1 has no expansion conv (as in its static twin): skip ours.
         self.use_expand = widest.expand

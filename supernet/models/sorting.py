@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from supernet.models.dynamic_blocks import DynamicInvertedResidual
 from supernet.models.supernet import Supernet
-from supernet.ops import DynamicSqueezeExcite
+from supernet.ops import DynamicOp, DynamicSqueezeExcite
 
 
 def descending(importance: Tensor) -> Tensor:
@@ -35,14 +35,14 @@ def descending(importance: Tensor) -> Tensor:
     return torch.argsort(importance, descending=True, stable=True)
 
 
-def _permute(tensor: Tensor, dim: int, order: Tensor) -> None:
-    # copy_ keeps the parameter object (and so optimizer references and its memory format) in place.
-    tensor.copy_(tensor.index_select(dim, order))
+def _permute(op: DynamicOp, name: str, dim: int, order: Tensor) -> None:
+    # Written in place: the parameter objects (and so optimizer references and memory formats) stay.
+    op.assign_(name, getattr(op, name).index_select(dim, order))
 
 
-def _permute_bn(bn: nn.Module, order: Tensor) -> None:
-    for tensor in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
-        _permute(tensor, 0, order)
+def _permute_bn(bn: DynamicOp, order: Tensor) -> None:
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        _permute(bn, name, 0, order)
 
 
 def _has_expand_conv(block: DynamicInvertedResidual) -> bool:
@@ -52,35 +52,35 @@ def _has_expand_conv(block: DynamicInvertedResidual) -> bool:
 def permute_mid(block: DynamicInvertedResidual, order: Tensor) -> None:
     """Reorder a block's expanded channels everywhere they are produced or read."""
     if _has_expand_conv(block):
-        _permute(block.expand[0].weight, 0, order)
+        _permute(block.expand[0], "weight", 0, order)
         _permute_bn(block.expand[1], order)
-    _permute(block.depthwise[0].weight, 0, order)
+    _permute(block.depthwise[0], "weight", 0, order)
     _permute_bn(block.depthwise[1], order)
     if isinstance(block.se, DynamicSqueezeExcite):
-        _permute(block.se.fc1_weight, 1, order)
-        _permute(block.se.fc2_weight, 0, order)
-        _permute(block.se.fc2_bias, 0, order)
-    _permute(block.project[0].weight, 1, order)
+        _permute(block.se, "fc1_weight", 1, order)
+        _permute(block.se, "fc2_weight", 0, order)
+        _permute(block.se, "fc2_bias", 0, order)
+    _permute(block.project[0], "weight", 1, order)
 
 
 def permute_block_input(block: DynamicInvertedResidual, order: Tensor) -> None:
     """Reorder what a block reads; without an expand conv its mid channels are its input channels."""
     if _has_expand_conv(block):
-        _permute(block.expand[0].weight, 1, order)
+        _permute(block.expand[0], "weight", 1, order)
     else:
         permute_mid(block, order)
 
 
 def permute_block_output(block: DynamicInvertedResidual, order: Tensor) -> None:
-    _permute(block.project[0].weight, 0, order)
+    _permute(block.project[0], "weight", 0, order)
     _permute_bn(block.project[1], order)
 
 
 def sort_se_hidden(se: DynamicSqueezeExcite) -> None:
     order = descending(se.fc2_weight.abs().sum(dim=(0, 2, 3)))
-    _permute(se.fc1_weight, 0, order)
-    _permute(se.fc1_bias, 0, order)
-    _permute(se.fc2_weight, 1, order)
+    _permute(se, "fc1_weight", 0, order)
+    _permute(se, "fc1_bias", 0, order)
+    _permute(se, "fc2_weight", 1, order)
 
 
 def mid_importance(block: DynamicInvertedResidual) -> Tensor:
@@ -115,6 +115,6 @@ def sort_channels(model: Supernet) -> dict[str, int]:
         if i + 1 < len(stages):
             permute_block_input(stages[i + 1][0], order)
         else:
-            _permute(model.final_expand[0].weight, 1, order)
+            _permute(model.final_expand[0], "weight", 1, order)
         report["stages"] += 1
     return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from supernet.models.dynamic_blocks import DynamicInvertedResidual
+from supernet.models.dynamic_blocks import DynamicInvertedResidual, SlotSizes
 from supernet.models.static import activation, build_child, build_layer
 from supernet.ops import DynamicOp, DynamicPointConv2d
 from supernet.space import Arch, SearchSpace
@@ -21,12 +21,14 @@ class Supernet(nn.Module):
         self.stem = build_layer(next(widest))
         self.first_block = build_layer(next(widest)) if spec.first_block is not None else None
         self.stages = nn.ModuleList(
-            nn.ModuleList(DynamicInvertedResidual(next(widest), stage.kernels, spec.kernel_transform)
-                          for _ in range(stage.max_depth))
-            for stage in spec.stages
+            nn.ModuleList(DynamicInvertedResidual(next(widest), stage.kernels, spec.kernel_transform,
+                                                  slot_sizes(space, i, j))
+                          for j in range(stage.max_depth))
+            for i, stage in enumerate(spec.stages)
         )
         final = next(widest)
-        self.final_expand = nn.Sequential(DynamicPointConv2d(final.cin, final.cout),
+        last_widths = stage_widths(space, len(spec.stages) - 1)
+        self.final_expand = nn.Sequential(DynamicPointConv2d(final.cin, final.cout, in_sizes=last_widths),
                                           nn.BatchNorm2d(final.cout), activation(final.act))
         self.classifier = build_layer(next(widest), spec.head.dropout)
         self._init_weights()
@@ -47,7 +49,8 @@ class Supernet(nn.Module):
         with torch.no_grad():
             for block in self.elastic_blocks():
                 if block.residual:
-                    block.project[1].weight.zero_()
+                    bn = block.project[1]
+                    bn.assign_("weight", torch.zeros(bn.num_features))
 
     def elastic_blocks(self) -> list[DynamicInvertedResidual]:
         return [block for stage in self.stages for block in stage]
@@ -97,6 +100,26 @@ class Supernet(nn.Module):
             return child.train(self.training)
         finally:
             self.set_active(previous)
+
+
+def stage_widths(space: SearchSpace, stage: int) -> tuple[int, ...]:
+    """The output channel counts stage `stage` can have."""
+    return tuple(sorted({space.stage_channels(stage, w) for w in space.spec.stages[stage].widths}))
+
+
+def slot_sizes(space: SearchSpace, stage: int, index: int) -> SlotSizes:
+    """Every channel count block `index` of stage `stage` runs at in a child (as `space.layers` sizes it)."""
+    spec = space.spec.stages[stage]
+    outs = stage_widths(space, stage)
+    if index > 0:
+        ins = outs
+    elif stage > 0:
+        ins = stage_widths(space, stage - 1)
+    else:
+        ins = (space.entry_channels,)
+    mids = tuple(sorted({c if e == 1 else space.mid_channels(c, e) for c in ins for e in spec.expands}))
+    hidden = tuple(sorted({space.se_channels(m) for m in mids})) if spec.se else ()
+    return SlotSizes(cin=ins, cmid=mids, cout=outs, se=hidden)
 
 
 def active_state_dict(module: nn.Module) -> dict[str, Tensor]:

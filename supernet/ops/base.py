@@ -16,8 +16,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from supernet.ops.chunked import ChunkedModule
 
-class DynamicOp(nn.Module):
+
+class DynamicOp(ChunkedModule):
     """Base class of the elastic ops; subclasses define `active_state()` and `to_static()`."""
 
     # Class-level defaults, so subclasses that also inherit a torch module need not call this __init__.

@@ -6,57 +6,62 @@ transformation) each step down in kernel size also passes the cropped kernel thr
 k²×k² matrix shared by all channels, initialised to the identity, so that small kernels need not
 be the exact centre of large ones.
 
-At full size each op hands its parameters to the convolution untouched: no slice (whose backward
-would allocate a full-size zero gradient) and no cache lookup, so the max child runs like a plain net.
-The weights these ops prepare are (O, I, 1, 1) or (C, 1, k, k), shapes for which a contiguous tensor
-is also channels-last contiguous, so `.contiguous()` suits either memory format.
+Weights are chunked (`supernet.ops.chunked`) at the channel counts the space can ask for, so a child runs
+on whole blocks: its gradients are the size of what it used. The weights these ops prepare are
+(O, I, 1, 1) or (C, 1, k, k), shapes for which a contiguous tensor is also channels-last contiguous,
+so `.contiguous()` suits either memory format.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from supernet.ops.base import DynamicOp, copy_out
+from supernet.ops.chunked import ChunkedTensor, normalised_cuts
 
 
 class DynamicPointConv2d(DynamicOp):
-    def __init__(self, max_in: int, max_out: int, bias: bool = False) -> None:
+    """`in_sizes` / `out_sizes`: the channel counts children use (block boundaries; any size still runs)."""
+
+    weight = ChunkedTensor()
+    bias = ChunkedTensor()
+
+    def __init__(self, max_in: int, max_out: int, bias: bool = False, in_sizes: tuple[int, ...] = (),
+                 out_sizes: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.max_in, self.max_out = max_in, max_out
-        self.weight = nn.Parameter(torch.empty(max_out, max_in, 1, 1))
-        self.bias = nn.Parameter(torch.zeros(max_out)) if bias else None
-        nn.init.kaiming_normal_(self.weight, mode="fan_out")
-        self.active_in, self.active_out = max_in, max_out
-        self._full = True
+        weight = torch.empty(max_out, max_in, 1, 1)
+        nn.init.kaiming_normal_(weight, mode="fan_out")
+        out_cuts = normalised_cuts(out_sizes, max_out)
+        self.register_chunked("weight", weight, (out_cuts, normalised_cuts(in_sizes, max_in)))
+        if bias:
+            self.register_chunked("bias", torch.zeros(max_out), (out_cuts,))
+        else:
+            self.bias = None
+        self.set_active(max_in, max_out)
 
     def set_active(self, cin: int, cout: int) -> None:
         if not (0 < cin <= self.max_in and 0 < cout <= self.max_out):
             raise ValueError(f"1x1 conv of at most {self.max_in}->{self.max_out} channels "
                              f"cannot run {cin}->{cout}")
         self.active_in, self.active_out = cin, cout
-        self._full = cin == self.max_in and cout == self.max_out
+        self.plan_chunks({"weight": (cout, cin), "bias": (cout,)})
 
     def _slice(self) -> tuple[Tensor, ...]:
-        # Only the dims that shrink are sliced: each slice's backward allocates a zero gradient the
-        # size of its input, a cost worth skipping where the dim is at full size anyway.
-        w = self.weight if self.active_out == self.max_out else self.weight[: self.active_out]
-        if self.active_in < self.max_in:
-            # Made contiguous once here: the convolution would otherwise copy it in forward and backward.
-            w = w[:, : self.active_in].contiguous()
-        if self.bias is None:
-            return (w,)
-        return w, (self.bias if self.active_out == self.max_out else self.bias[: self.active_out])
+        w = self.active("weight")
+        # A size between two cuts leaves a strided slice: made contiguous once here, since the
+        # convolution would otherwise copy it in forward and again in backward.
+        w = w if w.is_contiguous() else w.contiguous()
+        return (w,) if self.bias is None else (w, self.active("bias"))
 
     def effective(self) -> tuple[Tensor, Tensor | None]:
         """The (weight, bias) the active conv runs with."""
-        if self._full:
-            return self.weight, self.bias
-        if self.bias is None:
-            (weight,) = self.cached((self.active_in, self.active_out), (self.weight,), self._slice)
-            return weight, None
-        return self.cached((self.active_in, self.active_out), (self.weight, self.bias), self._slice)
+        prepared = self.cached((self.active_in, self.active_out), self.active_blocks(), self._slice)
+        return prepared[0], prepared[1] if self.bias is not None else None
 
     def forward(self, x: Tensor) -> Tensor:
         weight, bias = self.effective()
@@ -66,8 +71,9 @@ class DynamicPointConv2d(DynamicOp):
         return dict(zip(("weight", "bias"), self._slice(), strict=False))
 
     def to_static(self) -> nn.Conv2d:
-        conv = nn.Conv2d(self.active_in, self.active_out, 1, bias=self.bias is not None,
-                         device=self.weight.device, dtype=self.weight.dtype)
+        like = self.blocks("weight")[0]
+        conv = nn.Conv2d(self.active_in, self.active_out, 1, bias=self.bias is not None, device=like.device,
+                         dtype=like.dtype)
         conv.load_state_dict(copy_out(self.active_state()))
         return conv
 
@@ -83,15 +89,20 @@ def centre_selection(big: int, small: int) -> Tensor:
 
 
 class DynamicDepthwiseConv2d(DynamicOp):
-    def __init__(self, max_channels: int, kernels: tuple[int, ...], stride: int,
-                 transform: bool = True) -> None:
+    """`channel_sizes`: the channel counts children use (block boundaries; any count still runs)."""
+
+    weight = ChunkedTensor()
+
+    def __init__(self, max_channels: int, kernels: tuple[int, ...], stride: int, transform: bool = True,
+                 channel_sizes: tuple[int, ...] = ()) -> None:
         super().__init__()
         self.max_channels = max_channels
         self.kernels = tuple(sorted(kernels))
         self.max_kernel = self.kernels[-1]
         self.stride = stride
-        self.weight = nn.Parameter(torch.empty(max_channels, 1, self.max_kernel, self.max_kernel))
-        nn.init.kaiming_normal_(self.weight, mode="fan_out")
+        weight = torch.empty(max_channels, 1, self.max_kernel, self.max_kernel)
+        nn.init.kaiming_normal_(weight, mode="fan_out")
+        self.register_chunked("weight", weight, (normalised_cuts(channel_sizes, max_channels),))
         # One matrix per step down, named by the kernel it produces ("5to3" style keys are not valid names).
         self.transforms = nn.ParameterDict()
         if transform:
@@ -99,8 +110,9 @@ class DynamicDepthwiseConv2d(DynamicOp):
                 self.transforms[f"to{small}"] = nn.Parameter(torch.eye(small * small))
                 # Constant, so kept out of the state dict; a buffer so that it follows .to(device).
                 self.register_buffer(f"centre{big}to{small}", centre_selection(big, small), persistent=False)
-        self.active_channels, self.active_kernel = max_channels, self.max_kernel
         self._steps: tuple[int, ...] = ()  # kernel sizes stepped through, largest first
+        self._chain: tuple[tuple[str, str], ...] = ()  # per step: (crop buffer, transform) names
+        self.set_active(max_channels, self.max_kernel)
 
     def set_active(self, channels: int, kernel: int) -> None:
         if kernel not in self.kernels or not 0 < channels <= self.max_channels:
@@ -108,10 +120,13 @@ class DynamicDepthwiseConv2d(DynamicOp):
                              f"channels cannot run kernel {kernel} on {channels} channels")
         self.active_channels, self.active_kernel = channels, kernel
         self._steps = tuple(k for k in reversed(self.kernels[:-1]) if k >= kernel)
+        pairs = itertools.pairwise((self.max_kernel, *self._steps))
+        self._chain = tuple((f"centre{big}to{small}", f"to{small}") for big, small in pairs)
+        self.plan_chunks({"weight": (channels,)})
 
     def _kernel(self) -> tuple[Tensor]:
         c, k, big = self.active_channels, self.active_kernel, self.max_kernel
-        weight = self.weight if c == self.max_channels else self.weight[:c]
+        weight = self.active("weight")
         if not self._steps:
             return (weight,)
         if not self.transforms:  # the plain centre crop, in one step
@@ -121,29 +136,26 @@ class DynamicDepthwiseConv2d(DynamicOp):
         # 0/1 selection matrices, so the whole chain folds into one small (big², k²) matrix and every
         # channel goes through a single matmul on its uncropped kernel: no strided crop of the weight is
         # copied in forward, nor scattered back into a zero tensor in backward.
-        fold, size = None, big
-        for small in self._steps:
-            step = self.get_buffer(f"centre{size}to{small}") @ self.transforms[f"to{small}"].t()
-            fold, size = step if fold is None else fold @ step, small
+        fold = None
+        for crop, transform in self._chain:
+            step = self._buffers[crop] @ self.transforms[transform].t()
+            fold = step if fold is None else fold @ step
         return ((weight.reshape(c, big * big) @ fold).view(c, 1, k, k),)
 
     def forward(self, x: Tensor) -> Tensor:
         c, k = self.active_channels, self.active_kernel
-        if c == self.max_channels and not self._steps:
-            weight = self.weight
-        else:
-            sources = (self.weight, *(self.transforms[f"to{s}"] for s in self._steps)) if self.transforms \
-                else (self.weight,)
-            (weight,) = self.cached((c, k), sources, self._kernel)
+        sources = self.active_blocks()
+        if self.transforms:
+            sources = (*sources, *(self.transforms[transform] for _, transform in self._chain))
+        (weight,) = self.cached((c, k), sources, self._kernel)
         return F.conv2d(x, weight, None, self.stride, k // 2, 1, c)
 
     def active_state(self) -> dict[str, Tensor]:
         return {"weight": self._kernel()[0]}
 
     def to_static(self) -> nn.Conv2d:
-        k = self.active_kernel
+        k, like = self.active_kernel, self.blocks("weight")[0]
         conv = nn.Conv2d(self.active_channels, self.active_channels, k, self.stride, k // 2,
-                         groups=self.active_channels, bias=False, device=self.weight.device,
-                         dtype=self.weight.dtype)
+                         groups=self.active_channels, bias=False, device=like.device, dtype=like.dtype)
         conv.load_state_dict(copy_out(self.active_state()))
         return conv

@@ -84,14 +84,9 @@ class SyncDynamicBatchNorm2d(DynamicBatchNorm2d):
         if not (self.training and torch.is_grad_enabled() and _group_size(self.process_group) > 1):
             return super().forward(x)
         self._check_input_dim(x)
-        factor = 0.0
-        if self.track_running_stats:
-            self.num_batches_tracked.add_(1)
-            # momentum=None: a cumulative average, as in nn.BatchNorm2d.
-            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-        c = self.active_features
-        stats = (self.running_mean[:c], self.running_var[:c]) if self.track_running_stats else (None, None)
-        affine = (self.weight[:c], self.bias[:c]) if self.affine else (None, None)
+        factor = self.update_factor()
+        stats = self.running_stats() if self.track_running_stats else (None, None)
+        affine = self.affine_params() if self.affine else (None, None)
         return sync_batch_norm(x, *affine, *stats, factor, self.eps, self.process_group)
 
     @classmethod
@@ -116,11 +111,10 @@ def _converted(cls: type[SyncDynamicBatchNorm2d], bn: nn.BatchNorm2d,
     new = cls(bn.num_features, eps=bn.eps, momentum=bn.momentum)
     new.affine, new.track_running_stats = bn.affine, bn.track_running_stats
     # Share, never copy: the optimizer and the checkpoint keep addressing the same tensors.
-    for name in ("weight", "bias"):
-        setattr(new, name, getattr(bn, name))
+    new.share_parameters(bn)
     for name in ("running_mean", "running_var", "num_batches_tracked"):
         setattr(new, name, getattr(bn, name))
-    new.active_features = getattr(bn, "active_features", bn.num_features)
+    new.set_active(getattr(bn, "active_features", bn.num_features))
     new.process_group = process_group
     new.train(bn.training)
     return new

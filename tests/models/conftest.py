@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from supernet.models import Supernet
+from supernet.ops import DynamicSqueezeExcite, assign_tensor
 from supernet.space import SearchSpace
 
 
@@ -20,19 +21,21 @@ def randomize(net: nn.Module, seed: int) -> nn.Module:
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
+                assign_tensor(m, "weight", 1 + 0.2 * torch.randn(m.weight.shape, generator=g))
+                assign_tensor(m, "bias", 0.2 * torch.randn(m.bias.shape, generator=g))
                 m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
                 m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
             elif isinstance(m, nn.Linear):
                 m.weight.normal_(0.0, 0.1, generator=g)
                 m.bias.normal_(0.0, 0.1, generator=g)
+            elif isinstance(m, DynamicSqueezeExcite):
+                for name in ("fc1_bias", "fc2_bias"):
+                    m.assign_(name, 0.2 * torch.randn(getattr(m, name).shape, generator=g))
         for name, p in net.named_parameters():
             if "transforms" in name:
                 p.add_(0.1 * torch.randn(p.shape, generator=g))
-            elif name.endswith(("fc1_bias", "fc2_bias")):
-                p.copy_(0.2 * torch.randn(p.shape, generator=g))
     return net
+
 
 
 def random_supernet(space: SearchSpace, seed: int) -> Supernet:

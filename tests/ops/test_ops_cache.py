@@ -17,15 +17,15 @@ def gen(seed: int) -> torch.Generator:
 
 
 def sliced_ops() -> list[tuple[nn.Module, Tensor]]:
-    """One op of each kind, active below its full size (where the cache is used), with an input."""
+    """One op of each kind, active below its full size over several blocks of its chunked tensors."""
     g = gen(0)
-    point = DynamicPointConv2d(12, 10, bias=True)
+    point = DynamicPointConv2d(12, 10, bias=True, in_sizes=(4,), out_sizes=(3,))
     point.set_active(8, 6)
-    depthwise = DynamicDepthwiseConv2d(12, (3, 5, 7), 1)
+    depthwise = DynamicDepthwiseConv2d(12, (3, 5, 7), 1, channel_sizes=(4,))
     depthwise.set_active(8, 3)
-    se = DynamicSqueezeExcite(12, 6)
+    se = DynamicSqueezeExcite(12, 6, channel_sizes=(4,), hidden_sizes=(2,))
     se.set_active(8, 4)
-    bn = DynamicBatchNorm2d(12)
+    bn = DynamicBatchNorm2d(12, sizes=(4,))
     bn.set_active(8)
     with torch.no_grad():
         for op in (depthwise, se, bn):
@@ -91,7 +91,8 @@ def test_data_assignment_is_seen_by_the_next_cached_forward() -> None:
     op, x = sliced_ops()[0]
     with torch.no_grad():
         before = op(x)
-        op.weight.data = op.weight.data * 3
+        for block in op.blocks("weight"):
+            block.data = block.data * 3
         after = op(x)
         expected = F.conv2d(x, op.weight[:6, :8], op.bias[:6])  # the new (tripled) weight
     assert not torch.allclose(after, before)
@@ -137,11 +138,11 @@ def test_frozen_op_after_inference_mode_still_backpropagates_to_its_input() -> N
 def test_training_never_uses_or_builds_the_cache() -> None:
     op, x = sliced_ops()[0]
     op.train()
-    weight = op.weight
     out = op(x)
     assert op._cache_key is None and out.grad_fn is not None
     out.sum().backward()
-    assert weight.grad is not None and weight.grad[:6, :8].abs().sum() > 0
+    grad = op.whole_grad("weight")
+    assert grad is not None and grad[:6, :8].abs().sum() > 0
 
 
 @pytest.mark.parametrize("index", range(4), ids=OP_NAMES)

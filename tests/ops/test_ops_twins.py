@@ -1,6 +1,8 @@
 """Every dynamic op equals its static torch twin for every active size: forward, and gradients of the
-slice it ran (the rest of each gradient is zero). The twins are built here from the full parameters by
-plain indexing, independently of the ops' own slicing code; `to_static()` must then agree with them."""
+slice it ran (the rest of each gradient is zero, and blocks of a chunked tensor beyond the slice get
+none). The twins are built here from the full parameters by plain indexing, independently of the ops'
+own slicing code; `to_static()` must then agree with them. Each op runs whole (one block per tensor) and
+chunked, with active sizes on block boundaries and between them."""
 
 from __future__ import annotations
 
@@ -55,20 +57,31 @@ def run_both(dynamic: nn.Module, static: nn.Module, x: Tensor) -> tuple[Tensor, 
     return yd, ys, xd.grad, xs.grad
 
 
-def assert_grad_is_slice(full: Tensor, index: tuple, expected: Tensor) -> None:
+def assert_grad_is_slice(op: DynamicOp, name: str, index: tuple, expected: Tensor) -> None:
+    full = op.whole_grad(name)
     torch.testing.assert_close(full[index], expected, atol=ATOL, rtol=1e-5)
     rest = full.clone()
     rest[index] = 0
     assert not rest.any(), "gradient leaked outside the active slice"
+    for block, region in op.chunk_grids()[name].blocks():
+        stops = [s.stop if s.stop is not None else r.stop for r, s in zip(region, index, strict=False)]
+        if any(r.start >= stop for r, stop in zip(region, stops, strict=False)):
+            assert op._parameters[block].grad is None, f"{block} lies beyond the slice yet got a gradient"
+
+
+CHUNKED = pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
 
 
 # ----- 1x1 convolution
 
 
+@CHUNKED
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize(("cin", "cout"), list(itertools.product((4, 8, 12), (2, 6, 10))))
-def test_point_conv(cin: int, cout: int, bias: bool) -> None:
-    op = DynamicPointConv2d(12, 10, bias=bias)
+def test_point_conv(cin: int, cout: int, bias: bool, chunked: bool) -> None:
+    # Chunked: cin 4 and cout 2, 6 end blocks, cin 8 lies inside one.
+    sizes = {"in_sizes": (4, 7), "out_sizes": (2, 6)} if chunked else {}
+    op = DynamicPointConv2d(12, 10, bias=bias, **sizes)
     randomize(op, cin * 100 + cout)
     op.set_active(cin, cout)
     static = nn.Conv2d(cin, cout, 1, bias=bias)
@@ -80,9 +93,9 @@ def test_point_conv(cin: int, cout: int, bias: bool) -> None:
     yd, ys, gd, gs = run_both(op, static, x)
     torch.testing.assert_close(yd, ys, atol=ATOL, rtol=1e-5)
     torch.testing.assert_close(gd, gs, atol=ATOL, rtol=1e-5)
-    assert_grad_is_slice(op.weight.grad, (slice(cout), slice(cin)), static.weight.grad)
+    assert_grad_is_slice(op, "weight", (slice(cout), slice(cin)), static.weight.grad)
     if bias:
-        assert_grad_is_slice(op.bias.grad, (slice(cout),), static.bias.grad)
+        assert_grad_is_slice(op, "bias", (slice(cout),), static.bias.grad)
     twin = op.to_static()
     assert type(twin) is nn.Conv2d and not isinstance(twin, DynamicOp)
     assert twin.state_dict().keys() == static.state_dict().keys()
@@ -118,11 +131,12 @@ def elastic_kernel(weight: Tensor, transforms: dict[str, Tensor], channels: int,
     return w
 
 
+@CHUNKED
 @pytest.mark.parametrize("transform", [False, True])
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize(("channels", "kernel"), list(itertools.product((4, 8), (3, 5, 7))))
-def test_depthwise_conv(channels: int, kernel: int, stride: int, transform: bool) -> None:
-    op = DynamicDepthwiseConv2d(8, (3, 5, 7), stride, transform=transform)
+def test_depthwise_conv(channels: int, kernel: int, stride: int, transform: bool, chunked: bool) -> None:
+    op = DynamicDepthwiseConv2d(8, (3, 5, 7), stride, transform, channel_sizes=(4, 6) if chunked else ())
     randomize(op, channels * 10 + kernel)
     op.set_active(channels, kernel)
     # The reference kernel is differentiable in leaf copies of the op's parameters.
@@ -144,7 +158,7 @@ def test_depthwise_conv(channels: int, kernel: int, stride: int, transform: bool
     # Without a transform the kernel is the plain centre crop, so its gradient lands there and only there.
     index = (slice(channels),) if transform else (slice(channels), slice(None), slice(start, start + kernel),
                                                   slice(start, start + kernel))
-    assert_grad_is_slice(op.weight.grad, index, weight.grad[index])
+    assert_grad_is_slice(op, "weight", index, weight.grad[index])
     for name, matrix in op.transforms.items():
         used = int(name[2:]) >= kernel
         if used:
@@ -188,9 +202,10 @@ def bn_twin(op: DynamicBatchNorm2d, c: int, momentum: float | None) -> nn.BatchN
     return static
 
 
+@CHUNKED
 @pytest.mark.parametrize("channels", [3, 8, 12])
-def test_batch_norm_eval(channels: int) -> None:
-    op = DynamicBatchNorm2d(12)
+def test_batch_norm_eval(channels: int, chunked: bool) -> None:
+    op = DynamicBatchNorm2d(12, sizes=(3, 5) if chunked else ())
     randomize(op, channels)
     op.set_active(channels)
     static = bn_twin(op, channels, 0.1)
@@ -200,8 +215,8 @@ def test_batch_norm_eval(channels: int) -> None:
     yd, ys, gd, gs = run_both(op, static, x)
     torch.testing.assert_close(yd, ys, atol=ATOL, rtol=1e-5)
     torch.testing.assert_close(gd, gs, atol=ATOL, rtol=1e-5)
-    assert_grad_is_slice(op.weight.grad, (slice(channels),), static.weight.grad)
-    assert_grad_is_slice(op.bias.grad, (slice(channels),), static.bias.grad)
+    assert_grad_is_slice(op, "weight", (slice(channels),), static.weight.grad)
+    assert_grad_is_slice(op, "bias", (slice(channels),), static.bias.grad)
     with torch.no_grad():  # the cached path
         torch.testing.assert_close(op(x), ys, atol=ATOL, rtol=1e-5)
     twin = op.to_static()
@@ -210,10 +225,12 @@ def test_batch_norm_eval(channels: int) -> None:
     assert_no_shared_storage(twin, op)
 
 
+@CHUNKED
 @pytest.mark.parametrize("momentum", [0.1, None])
 @pytest.mark.parametrize("channels", [3, 8, 12])
-def test_batch_norm_train_updates_running_stats_like_its_twin(channels: int, momentum: float | None) -> None:
-    op = DynamicBatchNorm2d(12, momentum=momentum)
+def test_batch_norm_train_updates_running_stats_like_its_twin(channels: int, momentum: float | None,
+                                                              chunked: bool) -> None:
+    op = DynamicBatchNorm2d(12, momentum=momentum, sizes=(3, 5) if chunked else ())
     randomize(op, channels + 7)
     op.set_active(channels)
     static = bn_twin(op, channels, momentum)
@@ -227,8 +244,8 @@ def test_batch_norm_train_updates_running_stats_like_its_twin(channels: int, mom
         yd, ys, gd, gs = run_both(op, static, x)
         torch.testing.assert_close(yd, ys, atol=ATOL, rtol=1e-5)
         torch.testing.assert_close(gd, gs, atol=1e-4, rtol=1e-4)
-        assert_grad_is_slice(op.weight.grad, (slice(channels),), static.weight.grad)
-        assert_grad_is_slice(op.bias.grad, (slice(channels),), static.bias.grad)
+        assert_grad_is_slice(op, "weight", (slice(channels),), static.weight.grad)
+        assert_grad_is_slice(op, "bias", (slice(channels),), static.bias.grad)
         torch.testing.assert_close(op.running_mean[:channels], static.running_mean, atol=ATOL, rtol=1e-5)
         torch.testing.assert_close(op.running_var[:channels], static.running_var, atol=ATOL, rtol=1e-5)
         assert int(op.num_batches_tracked) == int(static.num_batches_tracked) == step + 1
@@ -263,9 +280,12 @@ def test_batch_norm_is_a_torch_batch_norm() -> None:
 # ----- squeeze-and-excite
 
 
+@CHUNKED
 @pytest.mark.parametrize(("channels", "hidden"), list(itertools.product((8, 16), (4, 8))))
-def test_squeeze_excite(channels: int, hidden: int) -> None:
-    op = DynamicSqueezeExcite(16, 8)
+def test_squeeze_excite(channels: int, hidden: int, chunked: bool) -> None:
+    # Chunked: channels 8 ends a block, hidden 4 lies inside one.
+    sizes = {"channel_sizes": (8,), "hidden_sizes": (3, 6)} if chunked else {}
+    op = DynamicSqueezeExcite(16, 8, **sizes)
     randomize(op, channels + hidden)
     op.set_active(channels, hidden)
     static = SqueezeExcitation(channels, hidden, nn.ReLU, nn.Hardsigmoid)
@@ -278,10 +298,10 @@ def test_squeeze_excite(channels: int, hidden: int) -> None:
     yd, ys, gd, gs = run_both(op, static, x)
     torch.testing.assert_close(yd, ys, atol=ATOL, rtol=1e-5)
     torch.testing.assert_close(gd, gs, atol=ATOL, rtol=1e-5)
-    assert_grad_is_slice(op.fc1_weight.grad, (slice(hidden), slice(channels)), static.fc1.weight.grad)
-    assert_grad_is_slice(op.fc1_bias.grad, (slice(hidden),), static.fc1.bias.grad)
-    assert_grad_is_slice(op.fc2_weight.grad, (slice(channels), slice(hidden)), static.fc2.weight.grad)
-    assert_grad_is_slice(op.fc2_bias.grad, (slice(channels),), static.fc2.bias.grad)
+    assert_grad_is_slice(op, "fc1_weight", (slice(hidden), slice(channels)), static.fc1.weight.grad)
+    assert_grad_is_slice(op, "fc1_bias", (slice(hidden),), static.fc1.bias.grad)
+    assert_grad_is_slice(op, "fc2_weight", (slice(channels), slice(hidden)), static.fc2.weight.grad)
+    assert_grad_is_slice(op, "fc2_bias", (slice(channels),), static.fc2.bias.grad)
     with torch.no_grad():
         torch.testing.assert_close(op(x), ys, atol=ATOL, rtol=1e-5)
     twin = op.to_static()
@@ -294,8 +314,10 @@ def test_squeeze_excite(channels: int, hidden: int) -> None:
 def test_dynamic_ops_match_in_channels_last() -> None:
     """The memory format training uses: every op still equals its twin."""
     x = torch.randn(2, 8, 7, 7, generator=gen(6)).contiguous(memory_format=torch.channels_last)
-    ops = [(DynamicPointConv2d(12, 10), (8, 6)), (DynamicDepthwiseConv2d(12, (3, 5, 7), 1), (8, 3)),
-           (DynamicSqueezeExcite(12, 4), (8, 4)), (DynamicBatchNorm2d(12), (8,))]
+    ops = [(DynamicPointConv2d(12, 10, in_sizes=(4,), out_sizes=(6,)), (8, 6)),
+           (DynamicDepthwiseConv2d(12, (3, 5, 7), 1, channel_sizes=(4,)), (8, 3)),
+           (DynamicSqueezeExcite(12, 4, channel_sizes=(8,)), (8, 4)),
+           (DynamicBatchNorm2d(12, sizes=(4,)), (8,))]
     for op, active in ops:
         randomize(op, 0)
         op = op.to(memory_format=torch.channels_last).eval()

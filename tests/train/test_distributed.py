@@ -222,9 +222,8 @@ def test_sync_batch_norm_matches_batch_norm(tmp_path):
         x = (torch.randn(6, 8, 5, 5, generator=generator) * 3 + 2).to(memory_format=torch.channels_last)
         for width in (8, 5):
             bn = DynamicBatchNorm2d(8)
-            with torch.no_grad():
-                bn.weight.uniform_(0.5, 1.5, generator=generator)
-                bn.bias.uniform_(-1, 1, generator=generator)
+            bn.assign_("weight", torch.empty(8).uniform_(0.5, 1.5, generator=generator))
+            bn.assign_("bias", torch.empty(8).uniform_(-1, 1, generator=generator))
             stats = [bn.running_mean.clone()[:width], bn.running_var.clone()[:width]]
             ours_x, ref_x = x[:, :width].clone().requires_grad_(), x[:, :width].clone().requires_grad_()
             weight, bias = bn.weight[:width].detach().clone(), bn.bias[:width].detach().clone()

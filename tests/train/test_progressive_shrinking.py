@@ -17,6 +17,7 @@ from supernet.data import make_loader
 from supernet.errors import SupernetError
 from supernet.models import Supernet
 from supernet.models.sorting import mid_importance, stage_output_importance
+from supernet.ops import assign_tensor
 from supernet.space import Arch, SearchSpace
 from supernet.train.loop import Trainer, train
 from supernet.train.optim import build_optimizer, learning_rate
@@ -167,8 +168,8 @@ def test_sorting_keeps_the_max_child_and_orders_channels(small_space):
     with torch.no_grad():  # BN with non-trivial statistics, so that a wrong permutation would show
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.2, 0.2)
+                assign_tensor(module, "weight", torch.empty(module.num_features).uniform_(0.5, 1.5))
+                assign_tensor(module, "bias", torch.empty(module.num_features).uniform_(-0.2, 0.2))
                 module.running_mean.uniform_(-0.2, 0.2)
                 module.running_var.uniform_(0.5, 1.5)
     x = torch.randn(4, 1, 28, 28)
