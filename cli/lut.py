@@ -78,6 +78,8 @@ def validate(
     drift = report["drift"]
     if drift is not None:
         rows["calibrated, drift taken out"] = drift["calibrated_without_drift"]
+    if report["repeatability"] is not None:
+        rows["repeatability, sweep 2 vs 1"] = report["repeatability"]
     console.print(_error_table(f"{file}: {children} fresh children on this device", rows))
     if drift is not None:
         console.print(f"device drift since the build: {drift['pct']:+.1f} % (median over {drift['anchors']} "

@@ -83,6 +83,9 @@ def bench(space: SearchSpace, label: str, args: argparse.Namespace) -> dict[str,
         # A diagnostic beside the figures, not instead of them: the last line keeps the drift in.
         print(f"[{label}] device drift since the build {drift['pct']:+.2f} % ({drift['anchors']} calibration "
               f"children timed again); without it: {_fmt(drift['calibrated_without_drift'])}", flush=True)
+    if result["repeatability"] is not None:
+        print(f"[{label}] repeatability, sweep 2 against sweep 1 of the same children: "
+              f"{_fmt(result['repeatability'])}", flush=True)
     return {**result["calibrated"], "build_s": build_s, "predict_per_s": predict_rate(out, space)}
 
 

@@ -59,6 +59,10 @@ def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20
     wrong from a device that is not in the state it was in when the table was built (a virtual machine's
     speed wanders by a few percent over minutes). The headline error (`calibrated`) keeps the drift in.
 
+    With two sweeps or more, `repeatability` compares each fresh child's second sweep with its first: how
+    well the device agrees with itself, the ceiling for any table's agreement with it. One sweep is noisier
+    than the combined measurement, so the ceiling is a conservative one.
+
     Refuses (DeviceMismatchError) when the table was measured on another device or with other settings.
     """
     table.check_device(measurer.fingerprint())
@@ -84,9 +88,13 @@ def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20
         "calibrated": error_report(predicted, measured),
         "raw_sum": error_report(raw, measured),
         "drift": None,
+        "repeatability": None,
         "children": [{"arch": str(a), "measured_ms": m, "predicted_ms": p}
                      for a, m, p in zip(archs, measured, predicted, strict=True)],
     }
+    if settings.sweeps >= 2:
+        first, second = ([values[str(a)][sweep] for a in archs] for sweep in (0, 1))
+        report["repeatability"] = error_report(second, first)
     if anchor_archs:
         now = {a: combine(values[str(a)], settings.statistic) for a in anchor_archs}
         ratio = float(np.median([now[a] / built[a] for a in anchor_archs]))

@@ -44,6 +44,8 @@ def test_validate_measures_fresh_children(built):
     # every child of the table's calibration (max, min and 4 random) is timed again as a drift anchor
     assert report["drift"]["anchors"] == 6 and report["drift"]["ratio"] > 0
     assert "device drift since the build" in result.output
+    # two sweeps (the default): the fresh children's second sweep is compared with their first
+    assert report["repeatability"]["n"] == 2 and "repeatability" in result.output
 
 
 def test_validate_refuses_a_table_from_another_device(built, tmp_path):

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 from lut_support import FakeMeasurer
 
@@ -21,6 +23,37 @@ def test_validation_tells_device_drift_from_table_error(tiny_space, tmp_path):
     assert slower["drift"]["calibrated_without_drift"]["mape_pct"] < 0.01
     fresh = {c["arch"] for c in slower["children"]}
     assert not fresh & {c["arch"] for c in table.calibration_report["children"]}
+
+
+class SlowerSecondSweep(FakeMeasurer):
+    """Times whole children 3 % slower from its `from_call`-th call on (the second sweep, below)."""
+
+    def __init__(self, from_call: int):
+        super().__init__()
+        self.from_call = from_call
+
+    def time_children(self, plans):
+        self.slowdown = 1.03 if self.calls >= self.from_call else 1.0
+        return super().time_children(plans)
+
+
+def test_repeatability_compares_the_device_with_itself(tiny_space, tmp_path):
+    table = build_table(tiny_space, FakeMeasurer(), tmp_path / "t.json", CalibrationPlan(children=12),
+                        progress=False)
+    # 10 fresh children and 8 anchors in groups of 6: three calls a sweep, the second sweep from call 3.
+    measurer = SlowerSecondSweep(from_call=3)
+    report = validate_table(table, measurer, children=10, progress=False, group=6)
+    assert measurer.settings.sweeps == 2 and measurer.calls == 6
+    assert report["repeatability"]["n"] == 10
+    assert report["repeatability"]["mape_pct"] == pytest.approx(3.0)
+    assert report["repeatability"]["kendall_tau"] == pytest.approx(1.0)
+    # The combined measurement (the median of two sweeps) runs 1.5 % slow: drift, not table error.
+    assert report["drift"]["pct"] == pytest.approx(1.5)
+    assert report["drift"]["calibrated_without_drift"]["mape_pct"] < 0.01
+
+    one_sweep = FakeMeasurer()
+    one_sweep.settings = replace(one_sweep.settings, sweeps=1)
+    assert validate_table(table, one_sweep, children=10, progress=False)["repeatability"] is None
 
 
 def test_anchors_span_the_latency_range_and_are_spread_through_the_list():
