@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -9,6 +11,7 @@ from supernet.models.dynamic_blocks import DynamicInvertedResidual, SlotSizes
 from supernet.models.static import activation, build_child, build_layer
 from supernet.ops import DynamicOp, DynamicPointConv2d
 from supernet.space import Arch, SearchSpace
+from supernet.space.coverage import covering_archs
 
 
 class Supernet(nn.Module):
@@ -20,15 +23,15 @@ class Supernet(nn.Module):
         # The stem, the fixed first block and the classifier never change size: they are plain layers.
         self.stem = build_layer(next(widest))
         self.first_block = build_layer(next(widest)) if spec.first_block is not None else None
+        counts = channel_counts(space)
         self.stages = nn.ModuleList(
             nn.ModuleList(DynamicInvertedResidual(next(widest), stage.kernels, spec.kernel_transform,
-                                                  slot_sizes(space, i, j))
+                                                  counts.blocks[i, j])
                           for j in range(stage.max_depth))
             for i, stage in enumerate(spec.stages)
         )
         final = next(widest)
-        last_widths = stage_widths(space, len(spec.stages) - 1)
-        self.final_expand = nn.Sequential(DynamicPointConv2d(final.cin, final.cout, in_sizes=last_widths),
+        self.final_expand = nn.Sequential(DynamicPointConv2d(final.cin, final.cout, in_sizes=counts.final_in),
                                           nn.BatchNorm2d(final.cout), activation(final.act))
         self.classifier = build_layer(next(widest), spec.head.dropout)
         self._init_weights()
@@ -102,24 +105,30 @@ class Supernet(nn.Module):
             self.set_active(previous)
 
 
-def stage_widths(space: SearchSpace, stage: int) -> tuple[int, ...]:
-    """The output channel counts stage `stage` can have."""
-    return tuple(sorted({space.stage_channels(stage, w) for w in space.spec.stages[stage].widths}))
+@dataclass(frozen=True)
+class ChannelCounts:
+    """Every channel count the children of a space run each elastic part at: where its weights are cut."""
+
+    blocks: dict[tuple[int, int], SlotSizes]  # (stage, index in stage) -> the block's counts
+    final_in: tuple[int, ...]  # input channels of the final expand conv
 
 
-def slot_sizes(space: SearchSpace, stage: int, index: int) -> SlotSizes:
-    """Every channel count block `index` of stage `stage` runs at in a child (as `space.layers` sizes it)."""
-    spec = space.spec.stages[stage]
-    outs = stage_widths(space, stage)
-    if index > 0:
-        ins = outs
-    elif stage > 0:
-        ins = stage_widths(space, stage - 1)
-    else:
-        ins = (space.entry_channels,)
-    mids = tuple(sorted({c if e == 1 else space.mid_channels(c, e) for c in ins for e in spec.expands}))
-    hidden = tuple(sorted({space.se_channels(m) for m in mids})) if spec.se else ()
-    return SlotSizes(cin=ins, cmid=mids, cout=outs, se=hidden)
+def channel_counts(space: SearchSpace) -> ChannelCounts:
+    """Read from the layer plans of the children that cover every layer (`supernet.space.coverage`), at
+    one resolution: channel counts do not depend on it."""
+    blocks: dict[tuple[int, int], tuple[set[int], ...]] = {}
+    final_in: set[int] = set()
+    offset = 2 if space.spec.first_block is not None else 1
+    for arch in covering_archs(space, space.spec.resolutions[:1]):
+        layers = space.layers(arch)
+        slots = [(i, j) for i, stage in enumerate(arch.stages) for j in range(len(stage.blocks))]
+        for slot, layer in zip(slots, layers[offset:-2], strict=True):
+            for counts, value in zip(blocks.setdefault(slot, (set(), set(), set(), set())),
+                                     (layer.cin, layer.cmid, layer.cout, layer.se), strict=True):
+                counts.add(value)
+        final_in.add(layers[-2].cin)
+    return ChannelCounts({slot: SlotSizes(*(tuple(sorted(c - {0})) for c in counts))
+                          for slot, counts in blocks.items()}, tuple(sorted(final_in)))
 
 
 def active_state_dict(module: nn.Module) -> dict[str, Tensor]:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from supernet.models import Supernet
+from supernet.models.supernet import channel_counts
 from supernet.ops import DynamicDepthwiseConv2d
 from supernet.space import Arch, SearchSpace
 
@@ -43,3 +44,20 @@ def test_gradients_cover_exactly_the_child(space_name: str, request, make_supern
         with_grad = sum(p.numel() for p in net.parameters() if p.grad is not None)
         child = sum(p.numel() for p in net.extract(arch).parameters())
         assert with_grad == child + kernel_extras(net), str(arch)
+
+
+@pytest.mark.parametrize("space_name", ["small_space", "mixed_space", "ofa_space"])
+def test_every_size_a_child_runs_ends_a_block(space_name: str, request) -> None:
+    """Channel counts come from the children that cover the space; any sampled child's are among them."""
+    space: SearchSpace = request.getfixturevalue(space_name)
+    counts = channel_counts(space)
+    offset = 2 if space.spec.first_block is not None else 1
+    rng = random.Random(5)
+    for arch in (space.min(), space.max(), *(space.sample(rng) for _ in range(50))):
+        layers = space.layers(arch)
+        slots = [(i, j) for i, stage in enumerate(arch.stages) for j in range(len(stage.blocks))]
+        for slot, layer in zip(slots, layers[offset:-2], strict=True):
+            sizes = counts.blocks[slot]
+            assert layer.cin in sizes.cin and layer.cmid in sizes.cmid and layer.cout in sizes.cout, slot
+            assert layer.se in sizes.se or layer.se == 0, slot
+        assert layers[-2].cin in counts.final_in
