@@ -3,8 +3,8 @@ twin, and a cache of its prepared weight.
 
 Why the cache: in evaluation nothing changes between calls with the same active size, yet joining
 blocks, making contiguous and (for kernels) transforming the weight would otherwise be redone on every
-forward.
-That fixed cost is what makes a naive supernet child slower than its extracted twin at small batches.
+forward. That fixed cost is what makes a naive supernet child slower than its extracted twin at small
+batches.
 The cache is used only when no gradient is being recorded for its sources (the blocks the active size
 reads, and buffers). It is keyed by the active size and by each source's version counter (which every
 in-place update bumps: optimizer steps, `load_state_dict`, channel sorting) and data pointer (which
