@@ -67,6 +67,11 @@ class ChunkGrid:
             return tuple(nest((*index, i)) for i in range(len(self.cuts[len(index)])))
         return nest(())
 
+    @property
+    def whole_sizes(self) -> tuple[int, ...]:
+        """The full extent of every cut dim: the prefix that is the whole tensor."""
+        return self.shape[: len(self.cuts)]
+
     def blocks(self) -> tuple[tuple[str, tuple[slice, ...]], ...]:
         """Every block's parameter name and its region of the full tensor, in row-major order."""
         return self._blocks
@@ -147,7 +152,7 @@ class ChunkedModule(nn.Module):
         """Chunked tensor `name` assembled at full size: a read-only copy (an inference tensor)."""
         grid = self.chunk_grids()[name]
         with torch.inference_mode():
-            return grid.assemble(self._parameters, grid.shape[: len(grid.cuts)]).clone()
+            return grid.assemble(self._parameters, grid.whole_sizes).clone()
 
     def whole_grad(self, name: str) -> Tensor | None:
         """The gradient of chunked tensor `name` at full size (zero over blocks without one), or None."""
@@ -202,7 +207,7 @@ class ChunkedModule(nn.Module):
             for block, _ in grid.blocks():
                 del destination[prefix + block]
             with torch.no_grad():
-                value = grid.assemble(self._parameters, grid.shape[: len(grid.cuts)])
+                value = grid.assemble(self._parameters, grid.whole_sizes)
             destination[prefix + name] = value if keep_vars else value.detach()
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,

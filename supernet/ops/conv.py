@@ -55,7 +55,7 @@ class DynamicPointConv2d(DynamicOp):
         w = self.active("weight")
         # A size between two cuts leaves a strided slice: made contiguous once here, since the
         # convolution would otherwise copy it in forward and again in backward.
-        w = w if w.is_contiguous() else w.contiguous()
+        w = w.contiguous()  # the block itself when it already is
         return (w,) if self.bias is None else (w, self.active("bias"))
 
     def effective(self) -> tuple[Tensor, Tensor | None]:

@@ -47,8 +47,7 @@ class DynamicSqueezeExcite(DynamicOp):
         w1, w2 = self.active("fc1_weight"), self.active("fc2_weight")
         # Counts between two cuts leave strided slices: made contiguous once, rather than by the
         # convolution in forward and again in backward.
-        return (w1 if w1.is_contiguous() else w1.contiguous(), self.active("fc1_bias"),
-                w2 if w2.is_contiguous() else w2.contiguous(), self.active("fc2_bias"))
+        return w1.contiguous(), self.active("fc1_bias"), w2.contiguous(), self.active("fc2_bias")
 
     def forward(self, x: Tensor) -> Tensor:
         config = (self.active_channels, self.active_hidden)
