@@ -25,6 +25,10 @@ class MeasureSettings:
     `statistic`: how the samples of one block become one number: "median", "min", or a low percentile
     "p<NN>" (e.g. "p10"). The median is right on a quiet device; on a CPU shared with other work, most
     samples are delayed and a low percentile is what estimates the undisturbed latency.
+    `paired`: call the reference network (`supernet.latency.reference`) right before every timed call and
+    keep the ratio of the two, so that the machine's speed of the moment cancels. A thing's value is then
+    the median of its ratios times the reference's latency (`statistic` of its samples), fixed once per
+    measurer (per table). Costs one reference call per timed call; pays off wherever the speed wanders.
     """
 
     target: str = "cpu"
@@ -37,6 +41,7 @@ class MeasureSettings:
     rounds: int = 4
     statistic: str = "median"
     sweeps: int = 2
+    paired: bool = False
     cudnn_benchmark: bool = True  # GPU only: every block has one fixed shape, so autotuning pays off
 
     def __post_init__(self) -> None:
@@ -51,6 +56,8 @@ class MeasureSettings:
         if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
             raise LatencySettingsError(f"warmup must be a non-negative integer, got {self.warmup!r}")
         percentile_of(self.statistic)
+        if not isinstance(self.paired, bool):
+            raise LatencySettingsError(f"paired must be true or false, got {self.paired!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise LatencySettingsError(f"threads must be a positive integer or null, got {self.threads!r}")
@@ -62,6 +69,11 @@ class MeasureSettings:
         values = {k: v for k, v in node.items() if k in names}
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def summary_statistic(self) -> str:
+        """How one thing's values are summarized: paired ratios by the median, plain times by `statistic`."""
+        return "median" if self.paired else self.statistic
 
     @property
     def torch_dtype(self) -> torch.dtype:
