@@ -75,15 +75,21 @@ def validate(
         typer.echo(json.dumps(report))
         return
     rows = {"calibrated": report["calibrated"], "raw block sum": report["raw_sum"]}
-    drift = report["drift"]
+    drift, speed = report["drift"], report["device_speed"]
     if drift is not None:
         rows["calibrated, drift taken out"] = drift["calibrated_without_drift"]
+    if speed is not None:
+        rows["calibrated, in ms of this moment"] = speed["calibrated_at_current_speed"]
     if report["repeatability"] is not None:
         rows["repeatability, sweep 2 vs 1"] = report["repeatability"]
     console.print(_error_table(f"{file}: {children} fresh children on this device", rows))
     if drift is not None:
         console.print(f"device drift since the build: {drift['pct']:+.1f} % (median over {drift['anchors']} "
                       "of its calibration children timed again now)", highlight=False)
+    if speed is not None:
+        console.print(f"reference network: {speed['reference_ms_now']:.4f} ms now, "
+                      f"{speed['reference_ms_table']:.4f} ms when the table was built "
+                      f"({speed['pct']:+.1f} %); children are counted in the table's unit", highlight=False)
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "children"}))
 
 

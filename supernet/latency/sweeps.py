@@ -3,7 +3,8 @@
 A burst of load from another process can delay every sample of a group of blocks measured together;
 a second sweep over the whole list, minutes later and in a shuffled order, measures each block again
 under other conditions and in another group. Each thing's values over the sweeps are combined with the
-same statistic that summarizes the samples within one measurement (min stays min, median stays median).
+same statistic that summarizes the samples within one measurement (`MeasureSettings.summary_statistic`:
+min stays min, median stays median).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ The file is JSON:
     {"format": "supernet-latency-table", "version": 1,
      "fingerprint": {...},                       # see supernet.latency.fingerprint
      "space": {"name", "hash", "spec"},          # the (possibly resolution-restricted) space it covers
-     "measure": {"repeats", "warmup", "rounds", "statistic"},
+     "measure": {"repeats", "warmup", "rounds", "sweeps", "statistic", "paired",
+                 "reference_ms"},                # the unit of paired timing (paired tables only)
      "entries": {LayerSpec.key(): ms, ...},
      "calibration": {"fit": {...}, "candidates": {...}, "held_out": {error report}, "children": [...]},
      "meta": {"created", "build_s", ...}}

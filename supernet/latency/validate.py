@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from supernet.latency.build import LayerTimer
+from supernet.latency.build import MEASURE_KEYS, LayerTimer
 from supernet.latency.children import distinct_random_archs
 from supernet.latency.errors import DeviceMismatchError, TargetUnavailableError
 from supernet.latency.fingerprint import describe
@@ -28,7 +28,7 @@ def settings_for(table: LatencyTable, **overrides: Any) -> MeasureSettings:
     values: dict[str, Any] = {
         "target": fp["target"], "batch_size": fp["batch_size"], "dtype": fp["dtype"],
         "channels_last": fp["memory_format"] == "channels_last",
-        **{k: measure[k] for k in ("repeats", "warmup", "rounds", "sweeps", "statistic") if k in measure},
+        **{k: measure[k] for k in MEASURE_KEYS if k in measure},
     }
     if fp["target"] == "cpu":
         values["threads"] = fp["threads"]
@@ -39,9 +39,14 @@ def settings_for(table: LatencyTable, **overrides: Any) -> MeasureSettings:
 
 
 def measurer_for(table: LatencyTable, **overrides: Any) -> Measurer:
-    """A measurer with the table's settings; refuses when its target is absent here (another device)."""
+    """A measurer with the table's settings, counting in the table's unit when it was timed in pairs.
+
+    Refuses when the table's target is absent here (another device).
+    """
     try:
-        return Measurer(settings_for(table, **overrides))
+        measurer = Measurer(settings_for(table, **overrides))
+        measurer.unit_ms = table.measure.get("reference_ms")
+        return measurer
     except TargetUnavailableError:
         raise DeviceMismatchError(
             f"table {table.name} was built on {describe(table.fingerprint)}; this machine has no CUDA "
@@ -58,6 +63,11 @@ def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20
     gives it, and the error that remains once it is taken out, so that a reader can tell a table that is
     wrong from a device that is not in the state it was in when the table was built (a virtual machine's
     speed wanders by a few percent over minutes). The headline error (`calibrated`) keeps the drift in.
+
+    With paired timing the fresh children are counted in the table's unit (its reference latency), so the
+    headline compares like with like; `device_speed` then gives the reference's latency now against the
+    table's, and the error of the prediction against the children's latency in milliseconds of this
+    moment, which is what a stopwatch would see now.
 
     With two sweeps or more, `repeatability` compares each fresh child's second sweep with its first: how
     well the device agrees with itself, the ceiling for any table's agreement with it. One sweep is noisier
@@ -79,7 +89,7 @@ def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20
 
     measure_in_sweeps(interleave(archs, anchor_archs), str, time_archs, values, settings.sweeps, group,
                       after_group=lambda: None, desc="children", show=show)
-    measured = [combine(values[str(a)], settings.statistic) for a in archs]
+    measured = [combine(values[str(a)], settings.summary_statistic) for a in archs]
     predicted = [table.predict(a) for a in archs]
     raw = [table.predict_raw(a) for a in archs]
     report: dict[str, Any] = {
@@ -88,6 +98,7 @@ def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20
         "calibrated": error_report(predicted, measured),
         "raw_sum": error_report(raw, measured),
         "drift": None,
+        "device_speed": None,
         "repeatability": None,
         "children": [{"arch": str(a), "measured_ms": m, "predicted_ms": p}
                      for a, m, p in zip(archs, measured, predicted, strict=True)],
@@ -95,8 +106,15 @@ def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20
     if settings.sweeps >= 2:
         first, second = ([values[str(a)][sweep] for a in archs] for sweep in (0, 1))
         report["repeatability"] = error_report(second, first)
+    unit_ms, now_ms = measurer.unit_ms, measurer.reference_ms()
+    if unit_ms is not None and now_ms is not None:
+        speed = now_ms / unit_ms
+        report["device_speed"] = {"reference_ms_table": unit_ms, "reference_ms_now": now_ms,
+                                  "pct": (speed - 1.0) * 100.0,
+                                  "calibrated_at_current_speed": error_report(predicted,
+                                                                              [m * speed for m in measured])}
     if anchor_archs:
-        now = {a: combine(values[str(a)], settings.statistic) for a in anchor_archs}
+        now = {a: combine(values[str(a)], settings.summary_statistic) for a in anchor_archs}
         ratio = float(np.median([now[a] / built[a] for a in anchor_archs]))
         report["drift"] = {"anchors": len(anchor_archs), "ratio": ratio, "pct": (ratio - 1.0) * 100.0,
                            "calibrated_without_drift": error_report([p * ratio for p in predicted], measured)}

@@ -46,6 +46,8 @@ class FakeMeasurer:
         self.interrupt_after, self.error = interrupt_after, error
         self.calls = 0
         self.slowdown = 1.0  # how much slower whole children run now than the formula (device drift)
+        self.unit_ms: float | None = None  # set only when a test plays paired timing
+        self.reference_now_ms: float | None = None
         self.layers: Counter[str] = Counter()
         self.children: Counter[tuple[str, ...]] = Counter()
 
@@ -53,6 +55,12 @@ class FakeMeasurer:
         return {"target": "cpu", "device": self.device, "torch": "test", "cuda": None, "cudnn": None,
                 "cudnn_benchmark": None, "threads": 1, "batch_size": 1, "dtype": "float32",
                 "memory_format": "channels_last"}
+
+    def reference_count(self) -> int:
+        return 0
+
+    def reference_ms(self, since: int = 0) -> float | None:
+        return self.reference_now_ms
 
     def _tick(self) -> None:
         if self.interrupt_after is not None and self.calls == self.interrupt_after:

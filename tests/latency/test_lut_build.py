@@ -1,5 +1,6 @@
 import json
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from lut_support import TINY_SPACE, FakeMeasurer
@@ -87,3 +88,47 @@ def test_a_space_too_small_to_hold_children_out_is_refused(tmp_path):
               "choices": {"kernel": [3], "expand": [2], "depth": [1], "width": [1.0]}}
     with pytest.raises(LatencySettingsError, match="space 'tiny' has 1 children: too few"):
         _build(SearchSpace.from_dict(single), tmp_path / "one.json", FakeMeasurer())
+
+
+def test_a_paired_build_counts_in_the_reference_latency_of_the_whole_build(tiny_space, tmp_path):
+    plain = _build(tiny_space, tmp_path / "plain.json", FakeMeasurer())
+    assert "reference_ms" not in plain.measure
+
+    # the stand-in's values were counted in a unit of 0.5 ms (the reference when timing began); over the
+    # whole build the reference ran 0.6 ms: the table is rescaled to that, and says so
+    paired = FakeMeasurer()
+    paired.unit_ms, paired.reference_now_ms = 0.5, 0.6
+    table = _build(tiny_space, tmp_path / "paired.json", paired)
+    assert table.measure["reference_ms"] == pytest.approx(0.6)
+    assert table.entries == pytest.approx({k: 1.2 * v for k, v in plain.entries.items()})
+    loaded = LatencyTable.load(tmp_path / "paired.json")
+    assert loaded.measure["reference_ms"] == pytest.approx(0.6)
+    assert loaded.predict(tiny_space.max()) == pytest.approx(1.2 * plain.predict(tiny_space.max()))
+
+
+def test_a_resumed_paired_build_keeps_counting_in_its_first_unit(tiny_space, tmp_path):
+    out = tmp_path / "tiny.json"
+    first = FakeMeasurer(interrupt_after=5)
+    first.unit_ms = 0.5
+    with pytest.raises(KeyboardInterrupt):
+        _build(tiny_space, out, first)
+    assert json.loads(partial_path(out).read_text())["unit_ms"] == 0.5
+
+    second = FakeMeasurer()
+    second.reference_now_ms = 0.55
+    table = _build(tiny_space, out, second)
+    assert second.unit_ms == 0.5  # told before it timed anything, so old and new values share the unit
+    assert table.measure["reference_ms"] == pytest.approx(0.55)
+    plain = _build(tiny_space, tmp_path / "plain.json", FakeMeasurer())
+    assert table.entries == pytest.approx({k: 1.1 * v for k, v in plain.entries.items()})
+
+
+def test_a_partial_build_measured_with_other_settings_is_refused(tiny_space, tmp_path):
+    out = tmp_path / "tiny.json"
+    with pytest.raises(KeyboardInterrupt):
+        _build(tiny_space, out, FakeMeasurer(interrupt_after=3))
+    other = FakeMeasurer()
+    other.settings = replace(other.settings, statistic="min", paired=True)
+    with pytest.raises(LatencyTableError, match=r"other settings \(paired=False then, True now, "
+                                                r"statistic='median' then, 'min' now\).*delete it"):
+        _build(tiny_space, out, other)

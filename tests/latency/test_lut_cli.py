@@ -31,6 +31,7 @@ def test_build_writes_a_table_that_shows(built):
     summary = json.loads(runner.invoke(app, ["lut", "show", str(out), "--json"]).output)
     assert summary["entries"] == 10 and summary["resolutions"] == [24]
     assert summary["fingerprint"]["threads"] == 1 and summary["measure"]["statistic"] == "min"
+    assert summary["measure"]["paired"] is True and summary["measure"]["reference_ms"] > 0  # the default
     assert summary["calibration"]["held_out"]["n"] == 1
     assert summary["predicted_ms"]["max"]["calibrated"] > 0
 
@@ -44,6 +45,10 @@ def test_validate_measures_fresh_children(built):
     # every child of the table's calibration (max, min and 4 random) is timed again as a drift anchor
     assert report["drift"]["anchors"] == 6 and report["drift"]["ratio"] > 0
     assert "device drift since the build" in result.output
+    # timed in pairs, as the table was: counted in its unit, with the reference's latency now beside it
+    speed = report["device_speed"]
+    assert speed["reference_ms_table"] == json.loads(out.read_text())["measure"]["reference_ms"]
+    assert speed["reference_ms_now"] > 0 and "reference network" in result.output
     # two sweeps (the default): the fresh children's second sweep is compared with their first
     assert report["repeatability"]["n"] == 2 and "repeatability" in result.output
 

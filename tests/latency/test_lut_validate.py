@@ -4,7 +4,7 @@ import pytest
 from lut_support import FakeMeasurer
 
 from supernet.latency import CalibrationPlan, build_table, validate_table
-from supernet.latency.validate import interleave, spread_over_latency
+from supernet.latency.validate import interleave, measurer_for, spread_over_latency
 from supernet.space import Arch
 
 
@@ -65,3 +65,32 @@ def test_anchors_span_the_latency_range_and_are_spread_through_the_list():
     # one anchor in the middle of each half of the list, none at its ends
     assert interleave(list("abcdef"), list("XY")) == list("abXcdYef")
     assert interleave(list("abcd"), []) == list("abcd")
+
+
+def test_a_paired_table_is_validated_in_its_own_unit(tiny_space, tmp_path):
+    builder = FakeMeasurer()
+    builder.unit_ms = builder.reference_now_ms = 0.5
+    table = build_table(tiny_space, builder, tmp_path / "t.json", CalibrationPlan(children=12),
+                        progress=False)
+
+    # Now the reference runs 10 % slower. Counted in the table's unit the children match the table exactly;
+    # in milliseconds of this moment they are 10 % slower than predicted.
+    checker = FakeMeasurer()
+    checker.unit_ms, checker.reference_now_ms = table.measure["reference_ms"], 0.55
+    report = validate_table(table, checker, children=10, progress=False)
+    assert report["calibrated"]["mape_pct"] < 0.01
+    speed = report["device_speed"]
+    assert speed["reference_ms_table"] == 0.5 and speed["pct"] == pytest.approx(10.0)
+    assert speed["calibrated_at_current_speed"]["mape_pct"] == pytest.approx(100 * 0.1 / 1.1, abs=0.01)
+    assert validate_table(table, FakeMeasurer(), children=10, progress=False)["device_speed"] is None
+
+
+def test_the_validating_measurer_takes_the_tables_settings_and_unit(tiny_space, tmp_path):
+    table = build_table(tiny_space, FakeMeasurer(), tmp_path / "t.json", CalibrationPlan(children=12),
+                        progress=False)
+    table.measure.update(statistic="min", paired=True, reference_ms=0.42)
+    measurer = measurer_for(table, repeats=7)
+    assert measurer.unit_ms == 0.42
+    settings = measurer.settings
+    assert (settings.paired, settings.statistic, settings.repeats) == (True, "min", 7)
+    assert measurer.settings.summary_statistic == "median"  # a ratio's noise is symmetric
