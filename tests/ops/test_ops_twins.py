@@ -162,7 +162,9 @@ def test_depthwise_conv(channels: int, kernel: int, stride: int, transform: bool
     for name, matrix in op.transforms.items():
         used = int(name[2:]) >= kernel
         if used:
-            torch.testing.assert_close(matrix.grad, matrices[name].grad, atol=ATOL, rtol=1e-5)
+            # each entry sums products over every channel and position, in another order in the folded
+            # path than in the step-by-step one: float32 rounding reaches a few 1e-5 on some CPUs
+            torch.testing.assert_close(matrix.grad, matrices[name].grad, atol=1e-4, rtol=1e-4)
         else:
             assert matrix.grad is None and matrices[name].grad is None
     twin = op.to_static()
