@@ -29,6 +29,7 @@ from supernet.latency import (
 )
 from supernet.latency.build import partial_path
 from supernet.latency.space_io import restrict_resolutions
+from supernet.latency.validate import measurer_for
 from supernet.space import SearchSpace
 
 
@@ -57,7 +58,8 @@ def bench(space: SearchSpace, label: str, args: argparse.Namespace) -> dict[str,
     channels_last = pick_memory_format(space, args)
     settings = MeasureSettings(target="cpu", threads=args.threads, batch_size=1, dtype="float32",
                                channels_last=channels_last, repeats=args.repeats, warmup=args.warmup,
-                               rounds=args.rounds, sweeps=args.sweeps, statistic=args.statistic)
+                               rounds=args.rounds, sweeps=args.sweeps, statistic=args.statistic,
+                               paired=args.paired == "true")
     out = Path(args.out_dir) / f"{label}.json"
     out.unlink(missing_ok=True)
     partial_path(out).unlink(missing_ok=True)  # time a full build, not a resumed one
@@ -73,7 +75,10 @@ def bench(space: SearchSpace, label: str, args: argparse.Namespace) -> dict[str,
               f"leave-one-out MAPE % {scores}", flush=True)
         print(f"[{label}] calibration held-out: {_fmt(report['held_out'])}; "
               f"raw sum {_fmt(report['held_out_raw_sum'])}", flush=True)
-        print(f"[{label}] validating on {args.validate} fresh children; load {load_avg()}", flush=True)
+    print(f"[{label}] validating on {args.validate} fresh children; load {load_avg()}", flush=True)
+    # a measurer of its own, as `supernet lut validate` makes one: nothing carries over from the build but
+    # what the file holds
+    with measurer_for(LatencyTable.load(out)) as measurer:
         result = validate_table(table, measurer, children=args.validate, seed=args.validate_seed)
     out.with_suffix(".validation.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"[{label}] validation raw sum:   {_fmt(result['raw_sum'])}")
@@ -83,6 +88,12 @@ def bench(space: SearchSpace, label: str, args: argparse.Namespace) -> dict[str,
         # A diagnostic beside the figures, not instead of them: the last line keeps the drift in.
         print(f"[{label}] device drift since the build {drift['pct']:+.2f} % ({drift['anchors']} calibration "
               f"children timed again); without it: {_fmt(drift['calibrated_without_drift'])}", flush=True)
+    speed = result["device_speed"]
+    if speed is not None:
+        print(f"[{label}] reference network {speed['reference_ms_now']:.4f} ms now, "
+              f"{speed['reference_ms_table']:.4f} ms in the table ({speed['pct']:+.2f} %); "
+              "in ms of this moment: "
+              f"{_fmt(speed['calibrated_at_current_speed'])}", flush=True)
     if result["repeatability"] is not None:
         print(f"[{label}] repeatability, sweep 2 against sweep 1 of the same children: "
               f"{_fmt(result['repeatability'])}", flush=True)
@@ -114,10 +125,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--sweeps", type=int, default=2)
+    parser.add_argument("--sweeps", type=int, default=4)
     parser.add_argument("--statistic", default="min",
                         help="median | min | p<NN>; min by default: on a CPU shared with other work most "
                              "samples of a 2-thread op are delayed, and the median follows the load")
+    parser.add_argument("--paired", choices=("true", "false"), default="true",
+                        help="time every call right after one of the reference network and keep the ratio")
     parser.add_argument("--channels-last", choices=("auto", "true", "false"), default="auto")
     parser.add_argument("--children", type=int, default=40, help="random calibration children")
     parser.add_argument("--validate", type=int, default=50, help="fresh children to validate on")
