@@ -137,15 +137,14 @@ class Measurer:
                     reference_ms, module_ms = self._timed_pairs(reference, (module, x), per_round)
                     self._reference_samples.extend(reference_ms)
                     samples[i].extend(m / ref for m, ref in zip(module_ms, reference_ms, strict=True))
+        # paired: the median of the ratios, whose noise is symmetric (either call of a pair can be the one
+        # disturbed); the statistic has chosen the unit
+        q = percentile_of(s.summary_statistic)
         if reference is None:
-            q = percentile_of(s.summary_statistic)
             return [float(np.percentile(values, q)) for values in samples]
         unit_ms = self.unit_ms if self.unit_ms is not None else self.reference_ms()
         if self._settled and self.unit_ms is None:
             self.unit_ms = unit_ms
-        # a ratio's noise is symmetric (either call of a pair can be the one disturbed): the median, whatever
-        # the statistic, which has already chosen the unit
-        q = percentile_of(s.summary_statistic)
         return [float(np.percentile(ratios, q)) * unit_ms for ratios in samples]
 
     def _reference_case(self) -> Case:
