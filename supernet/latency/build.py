@@ -167,6 +167,8 @@ def build_table(space: SearchSpace, measurer: LayerTimer, out: Path,
         measure["reference_ms"] = build_reference_ms
     elif state.unit_ms is not None:  # everything came from the partial file: nothing was timed now
         measure["reference_ms"] = state.unit_ms
+    if "reference_ms" in measure:
+        measurer.unit_ms = measure["reference_ms"]  # what it times from now on compares with the table
 
     def value(values: list[float]) -> float:
         return combine(values, settings.summary_statistic) * scale

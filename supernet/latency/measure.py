@@ -39,7 +39,7 @@ class Measurer:
 
     Entering sets the thread count (CPU) or cudnn.benchmark (GPU); leaving restores them.
     With paired timing, `unit_ms` is what one ratio unit is worth (None until the first timing sets it,
-    unless the caller does); `reference_ms()` is the reference's latency over every call so far.
+    unless the caller does); `reference_ms()` is the reference's latency over its calls so far.
     """
 
     def __init__(self, settings: MeasureSettings, seed: int = 0):

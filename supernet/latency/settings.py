@@ -27,8 +27,9 @@ class MeasureSettings:
     samples are delayed and a low percentile is what estimates the undisturbed latency.
     `paired`: call the reference network (`supernet.latency.reference`) right before every timed call and
     keep the ratio of the two, so that the machine's speed of the moment cancels. A thing's value is then
-    the median of its ratios times the reference's latency (`statistic` of its samples), fixed once per
-    measurer (per table). Costs one reference call per timed call; pays off wherever the speed wanders.
+    the median of its ratios times the reference's latency (`statistic` of its samples), one unit per
+    table (see `supernet.latency.build`). Costs one reference call per timed call; pays off wherever the
+    speed wanders.
     """
 
     target: str = "cpu"

@@ -100,6 +100,7 @@ def test_a_paired_build_counts_in_the_reference_latency_of_the_whole_build(tiny_
     paired.unit_ms, paired.reference_now_ms = 0.5, 0.6
     table = _build(tiny_space, tmp_path / "paired.json", paired)
     assert table.measure["reference_ms"] == pytest.approx(0.6)
+    assert paired.unit_ms == pytest.approx(0.6)  # what it times next counts in the table's unit
     assert table.entries == pytest.approx({k: 1.2 * v for k, v in plain.entries.items()})
     loaded = LatencyTable.load(tmp_path / "paired.json")
     assert loaded.measure["reference_ms"] == pytest.approx(0.6)
@@ -114,11 +115,19 @@ def test_a_resumed_paired_build_keeps_counting_in_its_first_unit(tiny_space, tmp
         _build(tiny_space, out, first)
     assert json.loads(partial_path(out).read_text())["unit_ms"] == 0.5
 
-    second = FakeMeasurer()
+    units_seen: list[float | None] = []
+
+    class Recording(FakeMeasurer):
+        def time_children(self, plans):
+            units_seen.append(self.unit_ms)
+            return super().time_children(plans)
+
+    second = Recording()
     second.reference_now_ms = 0.55
     table = _build(tiny_space, out, second)
-    assert second.unit_ms == 0.5  # told before it timed anything, so old and new values share the unit
-    assert table.measure["reference_ms"] == pytest.approx(0.55)
+    # told before it timed anything, so old and new values share the unit; then the table's
+    assert units_seen and set(units_seen) == {0.5}
+    assert table.measure["reference_ms"] == pytest.approx(0.55) and second.unit_ms == pytest.approx(0.55)
     plain = _build(tiny_space, tmp_path / "plain.json", FakeMeasurer())
     assert table.entries == pytest.approx({k: 1.1 * v for k, v in plain.entries.items()})
 
