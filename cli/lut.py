@@ -65,11 +65,14 @@ def validate(
     children: int = typer.Option(20, "--children", min=2, help="fresh random children to measure"),
     seed: int = typer.Option(1, "--seed", help="seed of the random children"),
     repeats: int = typer.Option(None, "--repeats", help="timed calls per child (default: the table's)"),
+    sweeps: int = typer.Option(None, "--sweeps", min=1,
+                               help="times each child is measured, far apart (default: the table's); more "
+                                    "sweeps measure the children more exactly on a noisy machine"),
     as_json: bool = typer.Option(False, "--json", help="print only the full JSON report"),
 ) -> None:
     """Re-measure fresh children end to end on this device and compare with the table's prediction."""
     table = LatencyTable.load(file)
-    with measurer_for(table, repeats=repeats) as measurer:
+    with measurer_for(table, repeats=repeats, sweeps=sweeps) as measurer:
         report = validate_table(table, measurer, children=children, seed=seed)
     if as_json:
         typer.echo(json.dumps(report))
@@ -81,7 +84,7 @@ def validate(
     if speed is not None:
         rows["calibrated, in ms of this moment"] = speed["calibrated_at_current_speed"]
     if report["repeatability"] is not None:
-        rows["repeatability, sweep 2 vs 1"] = report["repeatability"]
+        rows["repeatability, odd vs even sweeps"] = report["repeatability"]
     console.print(_error_table(f"{file}: {children} fresh children on this device", rows))
     if drift is not None:
         console.print(f"device drift since the build: {drift['pct']:+.1f} % (median over {drift['anchors']} "

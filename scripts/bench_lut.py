@@ -59,7 +59,7 @@ def bench(space: SearchSpace, label: str, args: argparse.Namespace) -> dict[str,
     settings = MeasureSettings(target="cpu", threads=args.threads, batch_size=1, dtype="float32",
                                channels_last=channels_last, repeats=args.repeats, warmup=args.warmup,
                                rounds=args.rounds, sweeps=args.sweeps, statistic=args.statistic,
-                               paired=args.paired == "true")
+                               paired=args.paired == "true", reference=args.reference)
     out = Path(args.out_dir) / f"{label}.json"
     out.unlink(missing_ok=True)
     partial_path(out).unlink(missing_ok=True)  # time a full build, not a resumed one
@@ -95,7 +95,7 @@ def bench(space: SearchSpace, label: str, args: argparse.Namespace) -> dict[str,
               "in ms of this moment: "
               f"{_fmt(speed['calibrated_at_current_speed'])}", flush=True)
     if result["repeatability"] is not None:
-        print(f"[{label}] repeatability, sweep 2 against sweep 1 of the same children: "
+        print(f"[{label}] repeatability, odd sweeps against even sweeps of the same children: "
               f"{_fmt(result['repeatability'])}", flush=True)
     return {**result["calibrated"], "build_s": build_s, "predict_per_s": predict_rate(out, space)}
 
@@ -131,6 +131,8 @@ def main() -> None:
                              "samples of a 2-thread op are delayed, and the median follows the load")
     parser.add_argument("--paired", choices=("true", "false"), default="true",
                         help="time every call right after one of the reference network and keep the ratio")
+    parser.add_argument("--reference", choices=("smallest_child", "fixed_network"), default="smallest_child",
+                        help="what paired timing calls: the space's smallest child, or one fixed network")
     parser.add_argument("--channels-last", choices=("auto", "true", "false"), default="auto")
     parser.add_argument("--children", type=int, default=40, help="random calibration children")
     parser.add_argument("--validate", type=int, default=50, help="fresh children to validate on")

@@ -23,6 +23,7 @@ from supernet.latency.children import CalibrationPlan, calibration_split
 from supernet.latency.errors import LatencyTableError
 from supernet.latency.fingerprint import Fingerprint, describe, differences
 from supernet.latency.keys import reachable_layers
+from supernet.latency.reference import smallest_child_plan
 from supernet.latency.space_io import space_hash
 from supernet.latency.stats import error_report
 from supernet.latency.sweeps import combine, measure_in_sweeps
@@ -30,20 +31,22 @@ from supernet.latency.table import LatencyTable
 from supernet.space import Arch, LayerSpec, SearchSpace
 
 PARTIAL_FORMAT = "supernet-latency-table-partial"
-MEASURE_KEYS = ("repeats", "warmup", "rounds", "sweeps", "statistic", "paired")
+MEASURE_KEYS = ("repeats", "warmup", "rounds", "sweeps", "statistic", "paired", "reference")
 
 
 class LayerTimer(Protocol):
     """What a build needs from a measurer (`supernet.latency.measure.Measurer`, or a stand-in in tests).
 
     `unit_ms`: with paired timing, the reference latency that its values are counted in (None otherwise,
-    or before the first timing); `reference_ms(since)`: the reference's latency over its calls from the
-    mark `since` (a `reference_count()`) on.
+    or before the first timing); `pair_with(plan)`: the child to use as reference, where the settings ask
+    for the space's smallest child; `reference_ms(since)`: the reference's latency over its calls from
+    the mark `since` (a `reference_count()`) on.
     """
 
     settings: Any
     unit_ms: float | None
 
+    def pair_with(self, plan: Sequence[LayerSpec]) -> None: ...
     def reference_count(self) -> int: ...
     def reference_ms(self, since: int = 0) -> float | None: ...
     def fingerprint(self) -> Fingerprint: ...
@@ -136,6 +139,7 @@ def build_table(space: SearchSpace, measurer: LayerTimer, out: Path,
     settings = measurer.settings
     state = _Progress(partial_path(out), measurer.fingerprint(), _measure_record(settings), space,
                       save_every_s, clock)
+    measurer.pair_with(smallest_child_plan(space))
     if state.unit_ms is not None:
         measurer.unit_ms = state.unit_ms  # a resumed build counts in the unit its first part was counted in
     layers = reachable_layers(space)

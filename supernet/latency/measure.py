@@ -8,10 +8,11 @@ Repeats are interleaved: each group of modules is timed in `rounds` passes, so l
 spreads over many modules; the samples of each module are summarized by the settings' statistic (median
 by default; a low percentile where the CPU is shared, see `MeasureSettings`).
 
-Paired timing (`settings.paired`) calls the reference network right before each timed call and keeps the
+Paired timing (`settings.paired`) calls a reference network right before each timed call and keeps the
 ratio of the two durations (see `supernet.latency.reference`). A module's value is the median of its
 ratios times `unit_ms`: the reference's latency, taken from the first timing after the settling pass
 unless the caller sets it, for instance to a table's when validating it, so that all values share one unit.
+With `settings.reference == "smallest_child"` the caller names the child (`pair_with`) before timing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from supernet.latency.errors import LatencySettingsError
 from supernet.latency.fingerprint import Fingerprint, current_fingerprint
 from supernet.latency.reference import REFERENCE_CHANNELS, REFERENCE_RESOLUTION, reference_network
 from supernet.latency.settings import MeasureSettings, percentile_of, require_target
@@ -50,6 +52,7 @@ class Measurer:
         self._saved: tuple[int, bool] | None = None
         self._settled = False
         self._reference: Case | None = None
+        self._reference_plan: list[LayerSpec] | None = None
         self._reference_samples: list[float] = []
 
     def __enter__(self) -> Measurer:
@@ -68,6 +71,16 @@ class Measurer:
 
     def fingerprint(self) -> Fingerprint:
         return current_fingerprint(self.settings)
+
+    def pair_with(self, plan: Sequence[LayerSpec]) -> None:
+        """Use the child of `plan` as the reference when `settings.reference` is "smallest_child".
+
+        Set it before the first timing: values counted against one reference do not compare with values
+        counted against another.
+        """
+        if self._reference is not None and list(plan) != self._reference_plan:
+            raise RuntimeError("pair_with: this measurer has already timed against another reference")
+        self._reference_plan = list(plan)
 
     def reference_count(self) -> int:
         """How many timed calls of the reference there have been (a mark for `reference_ms(since=...)`)."""
@@ -149,7 +162,15 @@ class Measurer:
 
     def _reference_case(self) -> Case:
         if self._reference is None:
-            module, x = self.case(reference_network(), REFERENCE_CHANNELS, REFERENCE_RESOLUTION)
+            if self.settings.reference == "fixed_network":
+                module, x = self.case(reference_network(), REFERENCE_CHANNELS, REFERENCE_RESOLUTION)
+            elif self._reference_plan is not None:
+                plan = self._reference_plan
+                module, x = self.case(build_child(plan), plan[0].cin, plan[0].resolution)
+            else:
+                raise LatencySettingsError(
+                    "paired timing against the space's smallest child needs the space: call "
+                    "pair_with(smallest_child_plan(space)) first, or set reference=fixed_network")
             with torch.inference_mode():
                 for _ in range(self.settings.warmup):
                     module(x)
@@ -221,17 +242,22 @@ def measure_child_latency(model: nn.Module, resolution: int, target: str, *, in_
                           batch_size: int = 1, threads: int | None = 2, dtype: str = "float32",
                           channels_last: bool = True, repeats: int = 60, warmup: int = 10,
                           rounds: int = 4, statistic: str = "median", paired: bool = False,
-                          unit_ms: float | None = None) -> float:
+                          unit_ms: float | None = None,
+                          reference: Sequence[LayerSpec] | None = None) -> float:
     """End-to-end latency (ms) of one model on `target`, measured as the latency table measures.
 
     The model is copied, so the caller's module keeps its device, dtype and memory format.
-    `paired` with `unit_ms` (a table's `measure["reference_ms"]`) counts in the table's unit, so the value
-    compares with the table's prediction whatever speed the machine runs at now.
+    `paired` with a table's unit and reference (`measure["reference_ms"]`, `LatencyTable.reference_plan()`)
+    counts in the table's unit, so the value compares with the table's prediction whatever speed the
+    machine runs at now; without `reference`, pairs with the fixed network.
     """
     settings = MeasureSettings(target=target, batch_size=batch_size, threads=threads, dtype=dtype,
                                channels_last=channels_last, repeats=repeats, warmup=warmup, rounds=rounds,
-                               statistic=statistic, paired=paired)
+                               statistic=statistic, paired=paired,
+                               reference="fixed_network" if reference is None else "smallest_child")
     channels = in_channels if in_channels is not None else _first_conv_channels(model)
     with Measurer(settings) as measurer:
+        if reference is not None:
+            measurer.pair_with(reference)
         measurer.unit_ms = unit_ms
         return measurer.time_cases([measurer.case(copy.deepcopy(model), channels, resolution)])[0]

@@ -12,6 +12,7 @@ from supernet.latency.errors import LatencySettingsError, TargetUnavailableError
 
 TARGETS = ("cpu", "gpu")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+REFERENCES = ("smallest_child", "fixed_network")
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,14 @@ class MeasureSettings:
     `statistic`: how the samples of one block become one number: "median", "min", or a low percentile
     "p<NN>" (e.g. "p10"). The median is right on a quiet device; on a CPU shared with other work, most
     samples are delayed and a low percentile is what estimates the undisturbed latency.
-    `paired`: call the reference network (`supernet.latency.reference`) right before every timed call and
-    keep the ratio of the two, so that the machine's speed of the moment cancels. A thing's value is then
-    the median of its ratios times the reference's latency (`statistic` of its samples), one unit per
-    table (see `supernet.latency.build`). Costs one reference call per timed call; pays off wherever the
-    speed wanders.
+    `paired`: call a reference network right before every timed call and keep the ratio of the two, so
+    that the machine's speed of the moment cancels. A thing's value is then the median of its ratios times
+    the reference's latency (`statistic` of its samples), one unit per table (see
+    `supernet.latency.build`). Costs one reference call per timed call; pays off wherever the speed wanders.
+    `reference`: what paired timing calls (see `supernet.latency.reference`): "smallest_child", the
+    smallest child of the space being measured, which slows down and speeds up with the machine most
+    like the blocks and children do; or "fixed_network", one small network for every space, cheaper
+    where the space's smallest child is slow.
     """
 
     target: str = "cpu"
@@ -43,6 +47,7 @@ class MeasureSettings:
     statistic: str = "median"
     sweeps: int = 2
     paired: bool = False
+    reference: str = "smallest_child"
     cudnn_benchmark: bool = True  # GPU only: every block has one fixed shape, so autotuning pays off
 
     def __post_init__(self) -> None:
@@ -59,6 +64,8 @@ class MeasureSettings:
         percentile_of(self.statistic)
         if not isinstance(self.paired, bool):
             raise LatencySettingsError(f"paired must be true or false, got {self.paired!r}")
+        if self.reference not in REFERENCES:
+            raise LatencySettingsError(f"reference {self.reference!r} is not one of {list(REFERENCES)}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise LatencySettingsError(f"threads must be a positive integer or null, got {self.threads!r}")

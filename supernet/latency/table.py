@@ -5,7 +5,7 @@ The file is JSON:
     {"format": "supernet-latency-table", "version": 1,
      "fingerprint": {...},                       # see supernet.latency.fingerprint
      "space": {"name", "hash", "spec"},          # the (possibly resolution-restricted) space it covers
-     "measure": {"repeats", "warmup", "rounds", "sweeps", "statistic", "paired",
+     "measure": {"repeats", "warmup", "rounds", "sweeps", "statistic", "paired", "reference",
                  "reference_ms"},                # the unit of paired timing (paired tables only)
      "entries": {LayerSpec.key(): ms, ...},
      "calibration": {"fit": {...}, "candidates": {...}, "held_out": {error report}, "children": [...]},
@@ -25,6 +25,7 @@ from supernet.latency.calibrate import Calibration
 from supernet.latency.errors import DeviceMismatchError, LatencyTableError, MissingEntryError
 from supernet.latency.fingerprint import Fingerprint, describe, differences, fingerprint_id
 from supernet.latency.keys import reachable_layers
+from supernet.latency.reference import smallest_child_plan
 from supernet.latency.space_io import space_hash, space_to_dict
 from supernet.space import Arch, LayerSpec, SearchSpace, SpaceError
 
@@ -56,6 +57,12 @@ class LatencyTable:
     @property
     def fingerprint_id(self) -> str:
         return fingerprint_id(self.fingerprint)
+
+    def reference_plan(self) -> list[LayerSpec] | None:
+        """The child that paired timing compared everything with, or None (unpaired, or the fixed network)."""
+        if self.measure.get("paired") and self.measure.get("reference") == "smallest_child":
+            return smallest_child_plan(self.space)
+        return None
 
     # ----- prediction
     def _sum(self, arch: Arch) -> tuple[float, int]:

@@ -14,6 +14,7 @@ from supernet.latency.children import distinct_random_archs
 from supernet.latency.errors import DeviceMismatchError, TargetUnavailableError
 from supernet.latency.fingerprint import describe
 from supernet.latency.measure import Measurer
+from supernet.latency.reference import smallest_child_plan
 from supernet.latency.settings import MeasureSettings
 from supernet.latency.space_io import space_tag
 from supernet.latency.stats import error_report
@@ -30,6 +31,8 @@ def settings_for(table: LatencyTable, **overrides: Any) -> MeasureSettings:
         "channels_last": fp["memory_format"] == "channels_last",
         **{k: measure[k] for k in MEASURE_KEYS if k in measure},
     }
+    if measure.get("paired") and "reference" not in measure:
+        values["reference"] = "fixed_network"  # paired before the space's own child became the reference
     if fp["target"] == "cpu":
         values["threads"] = fp["threads"]
     if fp.get("cudnn_benchmark") is not None:
@@ -39,12 +42,14 @@ def settings_for(table: LatencyTable, **overrides: Any) -> MeasureSettings:
 
 
 def measurer_for(table: LatencyTable, **overrides: Any) -> Measurer:
-    """A measurer with the table's settings, counting in the table's unit when it was timed in pairs.
+    """A measurer with the table's settings, counting in the table's unit and paired with the table's
+    reference when it was timed in pairs.
 
     Refuses when the table's target is absent here (another device).
     """
     try:
         measurer = Measurer(settings_for(table, **overrides))
+        measurer.pair_with(smallest_child_plan(table.space))
         measurer.unit_ms = table.measure.get("reference_ms")
         return measurer
     except TargetUnavailableError:
@@ -69,13 +74,16 @@ def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20
     table's, and the error of the prediction against the children's latency in milliseconds of this
     moment, which is what a stopwatch would see now.
 
-    With two sweeps or more, `repeatability` compares each fresh child's second sweep with its first: how
-    well the device agrees with itself, the ceiling for any table's agreement with it. One sweep is noisier
-    than the combined measurement, so the ceiling is a conservative one.
+    With two sweeps or more, `repeatability` compares two halves of each fresh child's sweeps, the odd
+    ones combined against the even ones (so both halves span the whole validation in time): how well the
+    device agrees with itself, the ceiling for any table's agreement with it. Half the sweeps are noisier
+    than all of them, so the ceiling is a conservative one. Each child's per-sweep values are in the
+    report, for a reader who wants to look at the noise.
 
     Refuses (DeviceMismatchError) when the table was measured on another device or with other settings.
     """
     table.check_device(measurer.fingerprint())
+    measurer.pair_with(smallest_child_plan(table.space))
     calibration_children = table.calibration_report.get("children", [])
     built = {Arch.parse(c["arch"]): float(c["measured_ms"]) for c in calibration_children}
     archs = distinct_random_archs(table.space, children, random.Random(seed), exclude=built)
@@ -100,12 +108,13 @@ def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20
         "drift": None,
         "device_speed": None,
         "repeatability": None,
-        "children": [{"arch": str(a), "measured_ms": m, "predicted_ms": p}
+        "children": [{"arch": str(a), "measured_ms": m, "predicted_ms": p, "sweeps_ms": values[str(a)]}
                      for a, m, p in zip(archs, measured, predicted, strict=True)],
     }
     if settings.sweeps >= 2:
-        first, second = ([values[str(a)][sweep] for a in archs] for sweep in (0, 1))
-        report["repeatability"] = error_report(second, first)
+        even, odd = ([combine(values[str(a)][start::2], settings.summary_statistic) for a in archs]
+                     for start in (0, 1))
+        report["repeatability"] = error_report(odd, even)
     unit_ms, now_ms = measurer.unit_ms, measurer.reference_ms()
     if unit_ms is not None and now_ms is not None:
         speed = now_ms / unit_ms

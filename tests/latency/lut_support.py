@@ -48,6 +48,7 @@ class FakeMeasurer:
         self.slowdown = 1.0  # how much slower whole children run now than the formula (device drift)
         self.unit_ms: float | None = None  # set only when a test plays paired timing
         self.reference_now_ms: float | None = None
+        self.reference_plan: list[LayerSpec] | None = None
         self.layers: Counter[str] = Counter()
         self.children: Counter[tuple[str, ...]] = Counter()
 
@@ -55,6 +56,9 @@ class FakeMeasurer:
         return {"target": "cpu", "device": self.device, "torch": "test", "cuda": None, "cudnn": None,
                 "cudnn_benchmark": None, "threads": 1, "batch_size": 1, "dtype": "float32",
                 "memory_format": "channels_last"}
+
+    def pair_with(self, plan: Sequence[LayerSpec]) -> None:
+        self.reference_plan = list(plan)
 
     def reference_count(self) -> int:
         return 0

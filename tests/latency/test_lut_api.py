@@ -69,11 +69,13 @@ def test_prediction_is_close_to_end_to_end_measurement(tiny_space, tmp_path):
         table = build_table(tiny_space, measurer, tmp_path / "real.json", CalibrationPlan(children=6),
                             progress=False)
     assert isinstance(LatencyTable.load(tmp_path / "real.json"), LatencyTable)
-    unit_ms = table.measure["reference_ms"]
+    unit_ms, reference = table.measure["reference_ms"], table.reference_plan()
+    assert reference == tiny_space.layers(tiny_space.min())
     for arch in (tiny_space.max(), tiny_space.min()):
         model = build_child(tiny_space.layers(arch))
         measured = measure_child_latency(model, arch.resolution, "cpu", threads=1, repeats=40, warmup=5,
-                                         statistic="min", paired=True, unit_ms=unit_ms)
+                                         statistic="min", paired=True, unit_ms=unit_ms,
+                                         reference=reference)
         assert table.predict(arch) == pytest.approx(measured, rel=0.20), str(arch)
 
 

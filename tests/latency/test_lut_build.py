@@ -97,6 +97,7 @@ def test_a_paired_build_counts_in_the_reference_latency_of_the_whole_build(tiny_
     # the stand-in's values were counted in a unit of 0.5 ms (the reference when timing began); over the
     # whole build the reference ran 0.6 ms: the table is rescaled to that, and says so
     paired = FakeMeasurer()
+    paired.settings = replace(paired.settings, paired=True)
     paired.unit_ms, paired.reference_now_ms = 0.5, 0.6
     table = _build(tiny_space, tmp_path / "paired.json", paired)
     assert table.measure["reference_ms"] == pytest.approx(0.6)
@@ -105,6 +106,10 @@ def test_a_paired_build_counts_in_the_reference_latency_of_the_whole_build(tiny_
     loaded = LatencyTable.load(tmp_path / "paired.json")
     assert loaded.measure["reference_ms"] == pytest.approx(0.6)
     assert loaded.predict(tiny_space.max()) == pytest.approx(1.2 * plain.predict(tiny_space.max()))
+    # paired against the space's smallest child, and the file says so, for whoever measures in its unit
+    smallest = tiny_space.layers(tiny_space.min())
+    assert paired.reference_plan == smallest and loaded.measure["reference"] == "smallest_child"
+    assert loaded.reference_plan() == smallest and plain.reference_plan() is None
 
 
 def test_a_resumed_paired_build_keeps_counting_in_its_first_unit(tiny_space, tmp_path):
@@ -137,7 +142,8 @@ def test_a_partial_build_measured_with_other_settings_is_refused(tiny_space, tmp
     with pytest.raises(KeyboardInterrupt):
         _build(tiny_space, out, FakeMeasurer(interrupt_after=3))
     other = FakeMeasurer()
-    other.settings = replace(other.settings, statistic="min", paired=True)
+    other.settings = replace(other.settings, statistic="min", paired=True, reference="fixed_network")
     with pytest.raises(LatencyTableError, match=r"other settings \(paired=False then, True now, "
+                                                r"reference='smallest_child' then, 'fixed_network' now, "
                                                 r"statistic='median' then, 'min' now\).*delete it"):
         _build(tiny_space, out, other)

@@ -32,13 +32,15 @@ def test_build_writes_a_table_that_shows(built):
     assert summary["entries"] == 10 and summary["resolutions"] == [24]
     assert summary["fingerprint"]["threads"] == 1 and summary["measure"]["statistic"] == "min"
     assert summary["measure"]["paired"] is True and summary["measure"]["reference_ms"] > 0  # the default
+    assert summary["measure"]["reference"] == "smallest_child"
     assert summary["calibration"]["held_out"]["n"] == 1
     assert summary["predicted_ms"]["max"]["calibrated"] > 0
 
 
 def test_validate_measures_fresh_children(built):
     out, _ = built
-    result = runner.invoke(app, ["lut", "validate", str(out), "--children", "2", "--repeats", "4"])
+    result = runner.invoke(app, ["lut", "validate", str(out), "--children", "2", "--repeats", "4",
+                                 "--sweeps", "3"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["calibrated"]["n"] == 2 and report["calibrated"]["mape_pct"] >= 0
@@ -49,8 +51,11 @@ def test_validate_measures_fresh_children(built):
     speed = report["device_speed"]
     assert speed["reference_ms_table"] == json.loads(out.read_text())["measure"]["reference_ms"]
     assert speed["reference_ms_now"] > 0 and "reference network" in result.output
-    # two sweeps (the default): the fresh children's second sweep is compared with their first
+    # three sweeps, as asked: the fresh children's odd sweeps are compared with their even ones
     assert report["repeatability"]["n"] == 2 and "repeatability" in result.output
+    full = json.loads(runner.invoke(app, ["lut", "validate", str(out), "--children", "2", "--repeats", "2",
+                                          "--sweeps", "3", "--json"]).output)
+    assert [len(child["sweeps_ms"]) for child in full["children"]] == [3, 3]
 
 
 def test_validate_refuses_a_table_from_another_device(built, tmp_path):

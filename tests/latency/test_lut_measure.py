@@ -5,6 +5,7 @@ from torch import nn
 
 from supernet.latency import LatencySettingsError, Measurer, MeasureSettings, measure_child_latency
 from supernet.latency import measure as measure_module
+from supernet.latency.reference import smallest_child_plan
 from supernet.latency.settings import percentile_of
 from supernet.models.static import build_child
 
@@ -58,7 +59,8 @@ def test_statistic_and_settings_are_validated():
     for bad, match in (({"statistic": "mean"}, "statistic 'mean'"), ({"dtype": "float64"}, "dtype 'float64'"),
                        ({"threads": 0}, "threads must be"), ({"target": "tpu"}, "target 'tpu'"),
                        ({"repeats": 0}, "repeats must be"),
-                       ({"paired": "yes"}, "paired must be true or false")):
+                       ({"paired": "yes"}, "paired must be true or false"),
+                       ({"reference": "resnet"}, "reference 'resnet' is not one of")):
         with pytest.raises(LatencySettingsError, match=match):
             MeasureSettings(**bad)
 
@@ -126,7 +128,8 @@ def test_paired_timing_cancels_the_speed_of_the_moment(monkeypatch, statistic):
     monkeypatch.setattr(measure_module, "reference_network", lambda: Busy(machine, 0.5, phases))
     x = torch.zeros(1)
     cases = [(Busy(machine, 1.0), x), (Busy(machine, 3.0), x)]
-    settings = dict(target="cpu", threads=1, repeats=10, warmup=1, rounds=2, statistic=statistic)
+    settings = dict(target="cpu", threads=1, repeats=10, warmup=1, rounds=2, statistic=statistic,
+                    reference="fixed_network")
 
     with Measurer(MeasureSettings(**settings, paired=True)) as measurer:
         first = measurer.time_cases(cases)
@@ -156,18 +159,32 @@ def test_a_measurer_can_be_told_its_unit(monkeypatch):
     machine = _Machine()
     monkeypatch.setattr(measure_module.time, "perf_counter", machine)
     monkeypatch.setattr(measure_module, "reference_network", lambda: Busy(machine, 0.5))
-    settings = MeasureSettings(target="cpu", threads=1, repeats=4, warmup=0, rounds=1, paired=True)
+    settings = MeasureSettings(target="cpu", threads=1, repeats=4, warmup=0, rounds=1, paired=True,
+                               reference="fixed_network")
     with Measurer(settings) as measurer:
         measurer.unit_ms = 0.25  # say, a table's: values are counted in it, whatever the reference runs now
         assert measurer.time_cases([(Busy(machine, 1.5), torch.zeros(1))]) == pytest.approx([0.75])
         assert measurer.unit_ms == 0.25 and measurer.reference_ms() == pytest.approx(0.5)
 
 
-def test_paired_timing_of_real_modules_orders_them_by_cost():
+def test_paired_timing_of_real_modules_orders_them_by_cost(tiny_space):
     settings = MeasureSettings(target="cpu", threads=1, repeats=12, warmup=2, rounds=2, paired=True)
     small, large = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 64, 3, padding=1)
+    smallest = smallest_child_plan(tiny_space)
     with Measurer(settings) as measurer:
         cases = [measurer.case(small, 8, 32), measurer.case(large, 8, 32)]
+        with pytest.raises(LatencySettingsError, match=r"call pair_with.*or set reference=fixed_network"):
+            measurer.time_cases(cases)  # the space's smallest child is the default reference: which space?
+        measurer.pair_with(smallest)
         ms_small, ms_large = measurer.time_cases(cases)
         assert measurer.unit_ms is not None and 0 < measurer.unit_ms < 100
+        measurer.pair_with(smallest)  # the same reference again is fine, another one is not
+        with pytest.raises(RuntimeError, match="already timed against another reference"):
+            measurer.pair_with(tiny_space.layers(tiny_space.max()))
     assert 0 < ms_small < ms_large  # 8x the output channels: the ratio to the reference shows it
+
+    # the reference really is that child: a case of the very same child is worth one unit
+    with Measurer(settings) as measurer:
+        measurer.pair_with(smallest)
+        twin = measurer.case(build_child(smallest), smallest[0].cin, smallest[0].resolution)
+        assert measurer.time_cases([twin])[0] == pytest.approx(measurer.unit_ms, rel=0.15)

@@ -56,6 +56,33 @@ def test_repeatability_compares_the_device_with_itself(tiny_space, tmp_path):
     assert validate_table(table, one_sweep, children=10, progress=False)["repeatability"] is None
 
 
+class SlowerOddSweeps(FakeMeasurer):
+    """Times whole children 3 % slower in every second sweep of `calls_per_sweep` calls."""
+
+    def __init__(self, calls_per_sweep: int, sweeps: int):
+        super().__init__()
+        self.calls_per_sweep = calls_per_sweep
+        self.settings = replace(self.settings, sweeps=sweeps)
+
+    def time_children(self, plans):
+        self.slowdown = 1.03 if (self.calls // self.calls_per_sweep) % 2 else 1.0
+        return super().time_children(plans)
+
+
+def test_repeatability_splits_the_sweeps_in_two_interleaved_halves(tiny_space, tmp_path):
+    table = build_table(tiny_space, FakeMeasurer(), tmp_path / "t.json", CalibrationPlan(children=12),
+                        progress=False)
+    measurer = SlowerOddSweeps(calls_per_sweep=3, sweeps=4)
+    report = validate_table(table, measurer, children=10, progress=False, group=6)
+    assert measurer.calls == 12
+    # sweeps 1 and 3 against sweeps 0 and 2: 3 % apart, in the same order
+    assert report["repeatability"]["mape_pct"] == pytest.approx(3.0)
+    assert report["repeatability"]["kendall_tau"] == pytest.approx(1.0)
+    for child in report["children"]:
+        fast, slow = child["measured_ms"] / 1.015, child["measured_ms"] * 1.03 / 1.015
+        assert child["sweeps_ms"] == pytest.approx([fast, slow, fast, slow])
+
+
 def test_anchors_span_the_latency_range_and_are_spread_through_the_list():
     archs = [Arch.parse(f"r{r}-w1:k3e2") for r in (16, 20, 24, 28, 32)]
     latency = dict(zip(archs, [5.0, 1.0, 4.0, 2.0, 3.0], strict=True))
@@ -94,3 +121,9 @@ def test_the_validating_measurer_takes_the_tables_settings_and_unit(tiny_space, 
     settings = measurer.settings
     assert (settings.paired, settings.statistic, settings.repeats) == (True, "min", 7)
     assert measurer.settings.summary_statistic == "median"  # a ratio's noise is symmetric
+    assert settings.reference == "smallest_child"
+    assert measurer._reference_plan == tiny_space.layers(tiny_space.min())
+
+    # a table paired before the space's smallest child became the reference is checked against its own
+    del table.measure["reference"]
+    assert measurer_for(table).settings.reference == "fixed_network"
