@@ -148,8 +148,10 @@ def _print_summary(table: LatencyTable) -> None:
                   highlight=False, soft_wrap=True)
     fit = table.calibration
     chosen_by = table.calibration_report.get("chosen_by", "not fitted")
+    offset = (f"offset by resolution {{{', '.join(f'{r}: {c:.4f}' for r, c in fit.offsets)}}}" if fit.offsets
+              else f"{fit.c:.4f}")
     console.print(f"calibration: {fit.form}: measured ≈ {fit.a:.4f} * sum + {fit.b:.4f} * layers + "
-                  f"{fit.c:.4f} ms ({chosen_by})", highlight=False, soft_wrap=True)
+                  f"{offset} ms ({chosen_by})", highlight=False, soft_wrap=True)
     reports = {name: table.calibration_report[key] for name, key in
                (("calibrated", "held_out"), ("raw block sum", "held_out_raw_sum"))
                if key in table.calibration_report}

@@ -197,14 +197,14 @@ def _measure_record(settings: Any) -> dict[str, Any]:
 def _calibrate(table: LatencyTable, fit_archs: list[Arch], held_archs: list[Arch],
                measured: dict[str, float]) -> None:
     """Choose and store the correction from block sum to measured latency, with its held-out error."""
-    def rows(archs: list[Arch]) -> tuple[list[float], list[int], list[float]]:
+    def rows(archs: list[Arch]) -> tuple[list[float], list[int], list[float], list[int]]:
         return ([table.predict_raw(a) for a in archs], [table.n_layers(a) for a in archs],
-                [measured[str(a)] for a in archs])
+                [measured[str(a)] for a in archs], [a.resolution for a in archs])
 
-    raw, n_layers, y = rows(fit_archs)
-    table.calibration, candidates = choose_calibration(raw, n_layers, y)
-    held_raw, held_n, held_y = rows(held_archs)
-    held_pred = [table.calibration.apply(r, n) for r, n in zip(held_raw, held_n, strict=True)]
+    raw, n_layers, y, resolutions = rows(fit_archs)
+    table.calibration, candidates = choose_calibration(raw, n_layers, y, resolutions)
+    held_raw, _, held_y, _ = rows(held_archs)
+    held_pred = [table.predict(a) for a in held_archs]
     table.calibration_report = {
         "chosen_by": f"lowest leave-one-out MAPE on the {len(fit_archs)} fit children",
         "candidates_loo_mape_pct": candidates,

@@ -90,7 +90,8 @@ class LatencyTable:
 
     def predict(self, arch: Arch) -> float:
         """Predicted end-to-end latency of the child (ms): the block sum through the calibration fit."""
-        return self.calibration.apply(*self._sum(arch))
+        raw_ms, n_layers = self._sum(arch)
+        return self.calibration.apply(raw_ms, n_layers, arch.resolution)
 
     def n_layers(self, arch: Arch) -> int:
         return self._sum(arch)[1]

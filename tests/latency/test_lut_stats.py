@@ -51,6 +51,27 @@ def test_a_simpler_form_wins_a_tie():
     assert Calibration.from_json(chosen.to_json()) == chosen
 
 
+def test_an_offset_per_resolution_is_fitted_and_chosen_when_it_explains_the_children():
+    raw = [1.0, 2.0, 3.5, 4.0, 6.0, 7.5, 2.5, 5.0]
+    layers = [8, 10, 9, 14, 12, 16, 9, 11]
+    resolutions = [24, 28, 24, 28, 24, 28, 24, 28]
+    offsets = {24: 0.1, 28: 0.4}  # a larger input costs more beyond its blocks
+    measured = [0.9 * r + offsets[res] for r, res in zip(raw, resolutions, strict=True)]
+    chosen, scores = choose_calibration(raw, layers, measured, resolutions)
+    assert chosen.form == "scale+offset_per_resolution"
+    assert scores["scale+offset_per_resolution"] == pytest.approx(0.0, abs=1e-9)
+    assert chosen.a == pytest.approx(0.9) and dict(chosen.offsets) == pytest.approx(offsets)
+    assert chosen.apply(10.0, 3, 28) == pytest.approx(9.4)
+    with pytest.raises(ValueError, match=r"offsets for resolutions \[24, 28\], not 32"):
+        chosen.apply(10.0, 3, 32)
+    assert Calibration.from_json(chosen.to_json()) == chosen
+
+    # without resolutions, with one only, or with a resolution seen once, the form is not tried
+    for res in (None, [24] * 8, [24] * 7 + [28]):
+        _, scores = choose_calibration(raw, layers, measured, res)
+        assert "scale+offset_per_resolution" not in scores and "scale+offset" in scores
+
+
 def test_a_fit_that_ignores_the_block_sum_is_not_chosen():
     # the sums carry no information (one block mismeasured 100x); the layer count explains everything
     raw = [1.0, 1.1, 100.0, 0.9, 1.2, 1.0, 0.95]
