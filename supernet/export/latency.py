@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import platform
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -44,17 +45,50 @@ def device_name(target: str) -> str:
     return platform.processor() or platform.machine()
 
 
-def measure(model: nn.Module, resolution: int, target: str) -> float | None:
-    """End-to-end latency of `model` on `target` in ms, or None where it cannot be measured here.
+STOPWATCH = "stopwatch: median of 60 calls after 10 warm-up calls, batch 1, 2 threads, channels_last"
 
-    `measure_child_latency`'s defaults are the latency tables' own (batch 1, median of repeats), so the
-    figure compares with a predicted one from a table built with default settings.
+
+def measure(model: nn.Module, resolution: int, target: str, in_channels: int,
+            lut: str | Path | None = None) -> tuple[float | None, str | None]:
+    """End-to-end latency of `model` on `target` in ms, and how it was measured; (None, None) where it
+    cannot be measured here.
+
+    With the latency table the prediction came from, built on this very device, the model is timed as
+    that table was timed (its repeats, statistic, memory format; paired timing counted in the table's
+    unit), so the measured figure compares with the predicted one like with like. Otherwise it is timed
+    with `measure_child_latency`'s defaults, and the card says which.
     """
     if not target_present(target):
-        return None
+        return None, None
     try:
         from supernet.latency import measure_child_latency
+        from supernet.latency.validate import measurer_for
     except ImportError:
-        return None
+        return None, None
     # A copy: the measurement may move the model to the GPU or change its memory format.
-    return float(measure_child_latency(copy.deepcopy(model).eval(), resolution, target))
+    model = copy.deepcopy(model).eval()
+    table, problem = _table_timed_here(lut, target)
+    if table is None:
+        ms = measure_child_latency(model, resolution, target, in_channels=in_channels)
+        return float(ms), f"{STOPWATCH} (not as a latency table was timed: {problem})"
+    with measurer_for(table) as measurer:
+        ms = measurer.time_cases([measurer.case(model, in_channels, resolution)])[0]
+    paired = ", paired, counted in its unit" if table.measure.get("paired") else ""
+    return float(ms), f"as latency table {lut} was timed{paired}"
+
+
+def _table_timed_here(lut: str | Path | None, target: str) -> tuple[Any, str | None]:
+    """The table at `lut` if this machine can time as it was timed, else None and why not."""
+    from supernet.latency import LatencyTable, LatencyTableError
+    from supernet.latency.validate import why_not_measurable_here
+
+    if lut is None:
+        return None, "none was given"
+    try:
+        table = LatencyTable.load(lut)
+    except LatencyTableError as err:
+        return None, str(err)
+    if table.fingerprint.get("target") != target:
+        return None, f"{lut} is a {table.fingerprint.get('target')} table, the target is {target}"
+    problem = why_not_measurable_here(table)
+    return (table, None) if problem is None else (None, problem)

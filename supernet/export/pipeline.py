@@ -156,7 +156,8 @@ def export_child(request: ExportRequest) -> ExportResult:
                                     "sha256": cards.sha256_file(tmp / c.file)} for c in checks}
         if request.target is not None and target_present(request.target):
             with watch.phase("latency"):
-                card["latency_ms_measured"] = measure(child, arch.resolution, request.target)
+                card["latency_ms_measured"], card["latency"]["measured_how"] = measure(
+                    child, arch.resolution, request.target, space.spec.in_channels, card["latency"]["lut"])
             if card["latency_ms_measured"] is not None:
                 card["latency"]["measured_on"] = device_name(request.target)
 
@@ -223,7 +224,7 @@ def _card(request: ExportRequest, selection: Selection, space: SearchSpace, cfg:
         "latency_ms_measured": None,
         "latency": {"target": request.target or selection.target, "predicted_from": predicted_from,
                     "lut": str(Path(request.lut).absolute()) if request.lut is not None else selection.lut,
-                    "measured_on": None},
+                    "measured_on": None, "measured_how": None},
         "selection": selection.describe(),
         "supernet_checkpoint": {"run_dir": str(run_dir), "file": str(ckpt),
                                 "sha256": cards.sha256_file(ckpt)},

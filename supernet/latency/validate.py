@@ -12,7 +12,7 @@ import numpy as np
 from supernet.latency.build import MEASURE_KEYS, LayerTimer
 from supernet.latency.children import distinct_random_archs
 from supernet.latency.errors import DeviceMismatchError, TargetUnavailableError
-from supernet.latency.fingerprint import describe
+from supernet.latency.fingerprint import current_fingerprint, describe
 from supernet.latency.measure import Measurer
 from supernet.latency.reference import smallest_child_plan
 from supernet.latency.settings import MeasureSettings
@@ -57,6 +57,16 @@ def measurer_for(table: LatencyTable, **overrides: Any) -> Measurer:
             f"table {table.name} was built on {describe(table.fingerprint)}; this machine has no CUDA "
             "device. Predicting is allowed, measuring-dependent steps are not: validate it on the machine "
             "it was built on") from None
+
+
+def why_not_measurable_here(table: LatencyTable) -> str | None:
+    """None when this machine can time children as `table` was timed (its target is here and the device
+    fingerprint, with the table's own settings, matches); else why not, in a sentence."""
+    try:
+        table.check_device(current_fingerprint(settings_for(table)))
+    except (DeviceMismatchError, TargetUnavailableError) as err:
+        return str(err)
+    return None
 
 
 def validate_table(table: LatencyTable, measurer: LayerTimer, children: int = 20, seed: int = 1,

@@ -13,14 +13,12 @@ import torch
 
 from supernet.latency import (
     CalibrationPlan,
-    DeviceMismatchError,
     LatencyTable,
-    current_fingerprint,
     error_report,
     get_table,
     kendall_tau,
 )
-from supernet.latency.validate import measurer_for, settings_for
+from supernet.latency.validate import measurer_for, why_not_measurable_here
 from supernet.models import Supernet
 from supernet.search.errors import SearchConfigError, SearchError
 from supernet.space import Arch, SearchSpace
@@ -99,8 +97,5 @@ def _why_not_measurable(table: Any, target: str) -> str | None:
         return f"the {target} target is not present on this machine; the front keeps predicted latencies only"
     if not isinstance(table, LatencyTable):
         return "the latencies come from a stand-in predictor, not a measured table"
-    try:
-        table.check_device(current_fingerprint(settings_for(table)))
-    except DeviceMismatchError as err:
-        return f"the front was not re-measured: {err}"
-    return None
+    problem = why_not_measurable_here(table)
+    return None if problem is None else f"the front was not re-measured: {problem}"

@@ -192,9 +192,9 @@ def test_pick_from_a_hand_written_front_with_folded_bn(run_dir: Path, exported: 
     out = tmp_path / "picked"
     measured = []
 
-    def fake_measure(model, resolution, target):  # the timing itself is supernet.latency's to test
-        measured.append((resolution, target, type(model).__name__))
-        return 1.25
+    def fake_measure(model, resolution, target, in_channels, lut):  # the timing is tested with the tables
+        measured.append((resolution, target, type(model).__name__, in_channels, lut))
+        return 1.25, "by a stand-in"
 
     monkeypatch.setattr("supernet.export.pipeline.measure", fake_measure)
     result = invoke(runner, "export", run, "--pick", "1", "--fold-bn", "--formats", "pt2,safetensors",
@@ -204,8 +204,9 @@ def test_pick_from_a_hand_written_front_with_folded_bn(run_dir: Path, exported: 
     assert card["arch"] == str(arch) and card["bn_folded"] is True
     assert card["selection"]["how"] == "pick" and card["selection"]["index"] == 1
     assert card["latency_ms_predicted"] == 2.5 and card["latency"]["predicted_from"] == "pareto"
-    assert card["latency_ms_measured"] == 1.25 and measured == [(arch.resolution, "cpu", "Sequential")]
-    assert card["latency"]["measured_on"]
+    assert card["latency_ms_measured"] == 1.25
+    assert measured == [(arch.resolution, "cpu", "Sequential", 1, None)]  # the front names no table
+    assert card["latency"]["measured_on"] and card["latency"]["measured_how"] == "by a stand-in"
     assert card["formats"] == ["safetensors", "pt2"] and {p.name for p in out.iterdir()} >= {"model.pt2"}
     # folding moved BN into the convs: same function as the unfolded export, within 1e-4
     x = torch.load(reference / "reference.pt")["inputs"]
