@@ -89,19 +89,13 @@ def _design(form: str, raw: np.ndarray, n_layers: np.ndarray,
     return names, np.stack(matrix, axis=1)
 
 
-def _arrays(raw: Sequence[float], n_layers: Sequence[int], measured: Sequence[float],
-            resolutions: Sequence[int] | None) -> tuple[np.ndarray, ...]:
-    res = None if resolutions is None else np.asarray(resolutions, dtype=int)
-    return (*(np.asarray(v, dtype=float) for v in (raw, n_layers, measured)), res)
-
-
 def fit_form(form: str, raw: Sequence[float], n_layers: Sequence[int], measured: Sequence[float],
              resolutions: Sequence[int] | None = None) -> Calibration:
     """Least squares on relative residuals (rows scaled by 1/measured)."""
     if form == "sum":
         return Calibration("sum")
-    x, n, y, res = _arrays(raw, n_layers, measured, resolutions)
-    names, design = _design(form, x, n, res)
+    x, n, y = (np.asarray(v, dtype=float) for v in (raw, n_layers, measured))
+    names, design = _design(form, x, n, None if resolutions is None else np.asarray(resolutions, dtype=int))
     coef, *_ = np.linalg.lstsq(design / y[:, None], np.ones_like(y), rcond=None)
     values = dict(zip(names, (float(v) for v in coef), strict=True))
     offsets = tuple((int(name[2:]), v) for name, v in values.items() if name.startswith("c@"))
