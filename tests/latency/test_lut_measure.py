@@ -165,6 +165,7 @@ def test_a_measurer_can_be_told_its_unit(monkeypatch):
         measurer.unit_ms = 0.25  # say, a table's: values are counted in it, whatever the reference runs now
         assert measurer.time_cases([(Busy(machine, 1.5), torch.zeros(1))]) == pytest.approx([0.75])
         assert measurer.unit_ms == 0.25 and measurer.reference_ms() == pytest.approx(0.5)
+        measurer.pair_with([])  # after timing: harmless, the fixed network is the reference whatever the plan
 
 
 def test_paired_timing_of_real_modules_orders_them_by_cost(tiny_space):
