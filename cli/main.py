@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from supernet_cli.config import show_config
 from supernet_cli.export import evaluate, export
 from supernet_cli.info import info
 from supernet_cli.lut import lut_app
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.command("train")(train)
 app.command("info")(info)
+app.command("config")(show_config)
 app.add_typer(lut_app, name="lut")
 app.command("export")(export)
 app.command("eval")(evaluate)

@@ -22,9 +22,9 @@ def train(
     resume: Path = typer.Option(None, "--resume", help="continue the run in this directory"),
 ) -> None:
     """Train a weight-sharing supernet (BigNAS sandwich rule or Once-for-All progressive shrinking)."""
+    from supernet.run.directory import config_for_resume, default_run_dir
     from supernet.train.distributed import agree, distributed_session
     from supernet.train.loop import train as run_training
-    from supernet.train.run_dir import config_for_resume, default_run_dir
 
     overrides = overrides or []
     if resume is not None:

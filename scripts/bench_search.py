@@ -35,9 +35,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from supernet.checkpoint import read_run_config
 from supernet.config import compose_config, space_from_config
 from supernet.latency import CalibrationPlan, LatencyTable, get_table
+from supernet.run.directory import read_run_config
 from supernet.search import AccuracyEvaluator, SearchSettings, dominates, hypervolume, run_search
 from supernet.search.front import LATENCY_REF_FACTOR
 from supernet.search.settings import EvaluationSettings

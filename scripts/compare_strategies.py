@@ -29,9 +29,9 @@ from rich.table import Table
 
 from supernet.config import compose_config
 from supernet.data import make_loader
+from supernet.run.child_eval import child_accuracy
 from supernet.space import Arch
 from supernet.train.loop import Trainer
-from supernet.train.validate import child_accuracy
 
 STRATEGIES = ("sandwich", "progressive_shrinking")
 

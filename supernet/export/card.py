@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from supernet.export.errors import ExportError
 
 CARD_VERSION = 1
-_PACKAGES = ("torch", "torchvision", "onnx", "onnxruntime", "onnxscript", "safetensors", "supernet")
-
-
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_card(export_dir: Path) -> dict[str, Any]:

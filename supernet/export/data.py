@@ -14,9 +14,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from supernet.calibration import CalibrationSet, resize_batch
 from supernet.data import DatasetError, DataSplits, load_dataset, make_loader, normalize
 from supernet.export.errors import ExportError
+from supernet.run.bn_recalibration import CalibrationSet, resize_batch
 
 # The settings of `load_dataset` a card records; with them the same splits can be rebuilt anywhere.
 DATA_KEYS = ("name", "root", "val_size", "subset", "val_subset", "test_subset", "image_size", "synthetic")
@@ -80,7 +80,7 @@ def validation_images(splits: DataSplits, resolution: int, sizes: tuple[int, ...
 def calibration_set(splits: DataSplits, num_images: int, batch_size: int, seed: int,
                     device: torch.device | str = "cpu") -> CalibrationSet:
     """The fixed, seeded draw of training images (no augmentation) BN is recalibrated with."""
-    from supernet.train.validate import calibration_batches
+    from supernet.run.child_eval import calibration_batches
 
     return calibration_batches(splits.train, num_images, batch_size, seed, splits.mean, splits.std,
                                torch.device(device), torch.contiguous_format)

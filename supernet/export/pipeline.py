@@ -20,8 +20,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from supernet.calibration import recalibrate_bn
-from supernet.checkpoint import atomic_write_text, checkpoint_path, load_supernet, read_run_config
 from supernet.config import space_from_config
 from supernet.data import DataSplits
 from supernet.export import card as cards
@@ -43,8 +41,11 @@ from supernet.export.select import Selection, select_arch
 from supernet.export.staging import check_output, staged_directory
 from supernet.export.verify import FormatCheck, reference_outputs, verify_export
 from supernet.export.writers import DEFAULT_FORMATS, FORMATS, parse_formats
+from supernet.run.bn_recalibration import recalibrate_bn
+from supernet.run.child_eval import calibration_seed
+from supernet.run.directory import checkpoint_path, load_supernet, read_run_config
+from supernet.run.files import atomic_write_text, sha256_file, versions
 from supernet.space import Arch, SearchSpace
-from supernet.train.validate import calibration_seed
 
 # The trace batch and the self-check's batch sizes differ, which proves the batch axis is dynamic.
 TRACE_BATCH = 2
@@ -153,7 +154,7 @@ def export_child(request: ExportRequest) -> ExportResult:
             "max_abs_diff": {c.format: c.max_abs_diff for c in checks},
         }
         card["files"] = {c.format: {"file": c.file, "bytes": c.bytes,
-                                    "sha256": cards.sha256_file(tmp / c.file)} for c in checks}
+                                    "sha256": sha256_file(tmp / c.file)} for c in checks}
         if request.target is not None and target_present(request.target):
             with watch.phase("latency"):
                 card["latency_ms_measured"], card["latency"]["measured_how"] = measure(
@@ -227,17 +228,17 @@ def _card(request: ExportRequest, selection: Selection, space: SearchSpace, cfg:
                     "measured_on": None, "measured_how": None},
         "selection": selection.describe(),
         "supernet_checkpoint": {"run_dir": str(run_dir), "file": str(ckpt),
-                                "sha256": cards.sha256_file(ckpt)},
+                                "sha256": sha256_file(ckpt)},
         "calibration": calibration,
         "preprocessing": cards.preprocessing(arch.resolution, space.spec.in_channels, splits.mean, splits.std,
                                              splits.image_size),
         "data": settings,
         "bn_folded": request.fold_bn,
-        "versions": cards.versions(),
+        "versions": versions(),
     }
 
 
 def _device(name: str) -> torch.device:
-    from supernet.train.device import resolve_device
+    from supernet.run.device import resolve_device
 
     return resolve_device(name)

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from supernet.checkpoint import atomic_write_text
 from supernet.latency.calibrate import choose_calibration
 from supernet.latency.children import CalibrationPlan, calibration_split
 from supernet.latency.errors import LatencyTableError
@@ -28,6 +27,7 @@ from supernet.latency.space_io import space_hash
 from supernet.latency.stats import error_report
 from supernet.latency.sweeps import combine, measure_in_sweeps
 from supernet.latency.table import LatencyTable
+from supernet.run.files import atomic_write_text
 from supernet.space import Arch, LayerSpec, SearchSpace
 
 PARTIAL_FORMAT = "supernet-latency-table-partial"

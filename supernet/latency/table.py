@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supernet.checkpoint import atomic_write_text
 from supernet.latency.calibrate import Calibration
 from supernet.latency.errors import DeviceMismatchError, LatencyTableError, MissingEntryError
 from supernet.latency.fingerprint import Fingerprint, describe, differences, fingerprint_id
 from supernet.latency.keys import reachable_layers
 from supernet.latency.reference import smallest_child_plan
 from supernet.latency.space_io import space_hash, space_to_dict
+from supernet.run.files import atomic_write_text
 from supernet.space import Arch, LayerSpec, SearchSpace, SpaceError
 
 FORMAT = "supernet-latency-table"

@@ -33,9 +33,10 @@ from pymoo.core.population import Population
 from rich.console import Console
 from tqdm import tqdm
 
-from supernet.checkpoint import read_run_config
 from supernet.config import space_from_config
 from supernet.models import Supernet
+from supernet.progress import progress_enabled
+from supernet.run.directory import read_run_config
 from supernet.search.errors import SearchConfigError, SearchError, SearchStateError
 from supernet.search.evaluator import AccuracyEvaluator
 from supernet.search.front import LATENCY_REF_FACTOR, hypervolume, pareto_front
@@ -57,7 +58,6 @@ from supernet.search.result import FrontEntry, GenerationStats, SearchResult
 from supernet.search.settings import TARGETS, SearchSettings
 from supernet.search.store import Candidate, CandidateLog, SearchState
 from supernet.space import Arch, SearchSpace
-from supernet.train.reporting import progress_enabled
 
 OUTPUT_FILES = ("state.json", "candidates.jsonl", "generations.jsonl", "pareto.json", "pareto.png",
                 "summary.json")

@@ -1,6 +1,6 @@
 """Validation accuracy of BN-recalibrated children of one trained supernet, cached by arch.
 
-The same measure as `supernet.train.validate.child_accuracy` (and the same calibration images: a prefix
+The same measure as `supernet.run.child_eval.child_accuracy` (and the same calibration images: a prefix
 of the seeded draw the training loop uses), arranged for evaluating thousands of children:
 
 - the calibration batches and the validation images are normalised once and kept on the device, and
@@ -24,16 +24,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from supernet.calibration import CalibrationSet, recalibrate_bn, resize_batch
-from supernet.checkpoint import checkpoint_path, load_supernet
 from supernet.data import make_loader, normalize
 from supernet.models import Supernet
+from supernet.run.bn_recalibration import CalibrationSet, recalibrate_bn, resize_batch
+from supernet.run.child_eval import calibration_batches, calibration_seed, load_run_data
+from supernet.run.device import Precision, resolve_device, resolve_precision
+from supernet.run.directory import checkpoint_path, load_supernet
 from supernet.search.errors import SearchError
 from supernet.search.settings import EvaluationSettings
 from supernet.space import Arch
-from supernet.train.device import Precision, resolve_device, resolve_precision
-from supernet.train.loop import load_data
-from supernet.train.validate import calibration_batches, calibration_seed
 
 
 class AccuracyEvaluator:
@@ -74,7 +73,7 @@ class AccuracyEvaluator:
         model, cfg = load_supernet(run_dir, settings.checkpoint, device)
         memory_format = torch.channels_last if cfg.get("channels_last", False) else torch.contiguous_format
         model.to(memory_format=memory_format)
-        data = load_data(cfg)
+        data = load_run_data(cfg)
         calib = calibration_batches(data.train, settings.calib_images, settings.calib_batch_size,
                                     calibration_seed(int(cfg.seed)), data.mean, data.std, device,
                                     memory_format)

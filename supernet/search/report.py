@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from supernet.checkpoint import atomic_write_bytes, atomic_write_text
+from supernet.run.files import atomic_write_bytes, atomic_write_text
 from supernet.search.result import SearchResult
 from supernet.search.settings import CONSTRAINTS
 

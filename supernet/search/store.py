@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from supernet.checkpoint import atomic_write_text
+from supernet.run.files import atomic_write_text
 from supernet.search.errors import SearchStateError
 from supernet.search.objectives import Measures
 from supernet.space import Arch, ArchError, SearchSpace

@@ -28,7 +28,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -42,8 +42,8 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 from supernet.data import derive_seed
 from supernet.errors import SupernetError
 from supernet.ops.sync_batchnorm import SyncDynamicBatchNorm2d
+from supernet.train.config import DistributedConfig
 
-BACKENDS = ("auto", "nccl", "gloo")
 _RANK_SALT = 0x52414E4B  # keeps the rank streams apart from the per-step seeds derive_seed(seed, step)
 _SIGNALS = (None, "SIGINT", "SIGTERM")  # the index is the code all-reduced with MAX: SIGTERM wins
 
@@ -60,39 +60,12 @@ class DistributedError(SupernetError):
 
 
 # ---------------------------------------------------------------------------------------------- settings
-@dataclass(frozen=True)
-class DistributedSettings:
+class DistributedSettings(DistributedConfig):
     """The `distributed:` node of the training config (read only when more than one process runs)."""
-
-    backend: str = "auto"          # auto: nccl on CUDA, gloo on CPU
-    sync_bn: bool = False          # batch-norm statistics over the global batch instead of per rank
-    timeout_s: float = 600.0       # a collective waiting longer ends the job (a rank died or hangs)
-    check_children_every: int = 1000  # steps between checks that all ranks train the same children
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> DistributedSettings:
-        node = cfg.get("distributed")
-        given: dict[str, Any] = OmegaConf.to_container(node, resolve=True) if node is not None else {}
-        known = {f.name for f in fields(cls)}
-        for key in given:
-            if key not in known:
-                raise DistributedError(f"distributed.{key} is not a setting; known: "
-                                       f"{', '.join(sorted(known))}")
-        settings = cls(**given)
-        if settings.backend not in BACKENDS:
-            raise DistributedError(f"distributed.backend={settings.backend!r}: choose one of "
-                                   f"{', '.join(BACKENDS)}")
-        if not isinstance(settings.sync_bn, bool):
-            raise DistributedError(f"distributed.sync_bn must be true or false, got {settings.sync_bn!r}")
-        if isinstance(settings.timeout_s, bool) or not isinstance(settings.timeout_s, int | float) \
-                or settings.timeout_s <= 0:
-            raise DistributedError(f"distributed.timeout_s must be a positive number of seconds, "
-                                   f"got {settings.timeout_s!r}")
-        every = settings.check_children_every
-        if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-            raise DistributedError(f"distributed.check_children_every must be an integer >= 0 (0: off), "
-                                   f"got {every!r}")
-        return settings
+        return cls(**OmegaConf.to_container(cfg.distributed, resolve=True))
 
     def backend_for(self, device: torch.device) -> str:
         if self.backend == "auto":

@@ -26,21 +26,22 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from torch import Tensor
 
-from supernet.calibration import resize_batch
-from supernet.checkpoint import CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
 from supernet.config import space_from_config
-from supernet.data import BatchAugment, DataSplits, derive_seed, load_dataset, make_loader
+from supernet.data import BatchAugment, derive_seed, make_loader
 from supernet.errors import SupernetError
 from supernet.models import Supernet
-from supernet.train.device import configure_backends, resolve_device, resolve_precision
+from supernet.progress import progress_bar, progress_enabled
+from supernet.run.bn_recalibration import resize_batch
+from supernet.run.child_eval import calibration_batches, calibration_seed, child_accuracy, load_run_data
+from supernet.run.device import configure_backends, resolve_device, resolve_precision
+from supernet.run.directory import CheckpointError, load_checkpoint, save_checkpoint, write_run_files
+from supernet.run.files import atomic_write_text, versions
 from supernet.train.distributed import World, current_world, data_parallel, distributed_session
 from supernet.train.interrupt import StopRequest
 from supernet.train.losses import child_loss
 from supernet.train.optim import build_optimizer, learning_rate, set_lr
-from supernet.train.reporting import MetricsLog, epoch_table, progress_bar, progress_enabled
-from supernet.train.run_dir import versions, write_run_files
+from supernet.train.reporting import MetricsLog, epoch_table
 from supernet.train.strategies import ChildTask, Strategy, build_strategy
-from supernet.train.validate import calibration_batches, calibration_seed, child_accuracy
 
 
 class TrainingDiverged(SupernetError):
@@ -57,13 +58,6 @@ class TrainResult:
     test: dict[str, float] = field(default_factory=dict)
 
 
-def load_data(cfg: DictConfig) -> DataSplits:
-    d = cfg.data
-    return load_dataset(d.name, d.root, d.val_size, cfg.seed, subset=d.subset, download=d.download,
-                        synthetic=OmegaConf.to_container(d.synthetic), image_size=d.image_size,
-                        val_subset=d.val_subset, test_subset=d.test_subset)
-
-
 class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path, resume: bool = False, overrides: list[str] = (),
                  console: Console | None = None, world: World | None = None) -> None:
@@ -77,7 +71,7 @@ class Trainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         torch.manual_seed(self.world.rank_seed(cfg.seed))  # dropout's generator; its state is checkpointed
 
-        self.data = load_data(cfg)
+        self.data = load_run_data(cfg)
         space = space_from_config(cfg).with_io(self.data.in_channels, self.data.num_classes)
         # The saved config describes the space as trained (dataset channels and classes included).
         with _writable(cfg):
@@ -89,6 +83,9 @@ class Trainer:
         self.parallel = data_parallel(self.world, cfg, self.device)
         self.model = self.parallel.prepare(self.model)
         self.dropout = space.spec.head.dropout
+        # The step reads plain attributes, not the config.
+        self.label_smoothing, self.temperature = cfg.label_smoothing, cfg.strategy.distill_temperature
+        self.grad_clip = cfg.optim.grad_clip
 
         # data.batch_size is per process: an optimizer step sees batch_size x world size images.
         self.batch_size = cfg.data.batch_size
@@ -145,16 +142,15 @@ class Trainer:
                 targets = first if task.distill_from == "first" else None
                 if task.distill_from == "teacher":
                     targets = self._teacher_logits(xi, task, teacher_cache)
-                loss = child_loss(task, logits, labels, targets, self.cfg.label_smoothing,
-                                  self.cfg.strategy.get("distill_temperature", 1.0))
+                loss = child_loss(task, logits, labels, targets, self.label_smoothing, self.temperature)
                 self.scaler.scale(loss).backward()
             if i == 0:
                 first = logits.detach()
             losses.append(loss.detach())
 
         self.scaler.unscale_(self.optimizer)
-        if self.cfg.optim.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip, foreach=True)
+        if self.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip, foreach=True)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return torch.stack(losses)

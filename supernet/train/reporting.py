@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
-from tqdm import tqdm
 
 
 class MetricsLog:
@@ -50,17 +48,6 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def progress_enabled(setting: str | bool) -> bool:
-    if setting == "auto":
-        return sys.stdout.isatty()
-    return bool(setting)
-
-
-def progress_bar(total: int, initial: int, enabled: bool) -> tqdm:
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True,
-                leave=True)
 
 
 def epoch_table(epoch: int, step: int, rows: list[dict[str, Any]], extra: dict[str, Any]) -> Table:

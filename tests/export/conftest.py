@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from typer.testing import CliRunner
 
-from supernet.calibration import resize_batch
-from supernet.checkpoint import save_checkpoint
 from supernet.config import compose_config, space_from_config
 from supernet.data import make_loader, normalize
 from supernet.export.data import data_settings, load_splits
 from supernet.models import Supernet
+from supernet.run.bn_recalibration import resize_batch
+from supernet.run.directory import save_checkpoint
 
 OVERRIDES = [
     "data.name=synthetic", "data.val_size=96", "data.synthetic.train_size=576",

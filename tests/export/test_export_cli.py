@@ -21,11 +21,8 @@ from export_fronts import front_archs, write_front
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from supernet.calibration import recalibrate_bn
-from supernet.checkpoint import load_supernet
 from supernet.config import space_from_config
 from supernet.export import FORMATS, ExportError, ExportRequest, VerificationError, export_child
-from supernet.export.card import sha256_file
 from supernet.export.data import (
     calibration_set,
     data_settings,
@@ -33,8 +30,11 @@ from supernet.export.data import (
     validation_images,
 )
 from supernet.export.writers import Format, write_torchscript
+from supernet.run.bn_recalibration import recalibrate_bn
+from supernet.run.child_eval import calibration_seed
+from supernet.run.directory import load_supernet
+from supernet.run.files import sha256_file
 from supernet.space import Arch
-from supernet.train.validate import calibration_seed
 from supernet_cli.main import app
 
 

@@ -8,8 +8,8 @@ import random
 import torch
 from torch import Tensor, nn
 
-from supernet.calibration import recalibrate_bn, resize_batch
 from supernet.models import active_state_dict
+from supernet.run.bn_recalibration import recalibrate_bn, resize_batch
 from supernet.space import SearchSpace
 
 

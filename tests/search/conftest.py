@@ -8,8 +8,8 @@ import pytest
 import torch
 from search_support import TRAIN_OVERRIDES, CountingEvaluator, FlopsLatency, search_settings
 
-from supernet.checkpoint import read_run_config
 from supernet.config import compose_config, space_from_config
+from supernet.run.directory import read_run_config
 from supernet.search import AccuracyEvaluator, SearchResult, run_search
 from supernet.space import SearchSpace
 from supernet.train.loop import train

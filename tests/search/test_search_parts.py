@@ -12,6 +12,8 @@ import torch
 from search_support import search_settings
 
 from supernet.data import make_loader
+from supernet.run.child_eval import child_accuracy, load_run_data
+from supernet.run.device import Precision
 from supernet.search import (
     ChildMeasures,
     SearchConfigError,
@@ -27,9 +29,6 @@ from supernet.search.operators import ArchCrossover, ArchMutation, ArchSampling,
 from supernet.search.predictor import RidgePredictor, best_by_rank_and_crowding
 from supernet.search.store import CandidateLog
 from supernet.space import LayerSpec
-from supernet.train.device import Precision
-from supernet.train.loop import load_data
-from supernet.train.validate import child_accuracy
 
 
 # ----- settings
@@ -179,9 +178,9 @@ def test_candidate_log_drops_a_torn_last_line_and_refuses_a_damaged_one(space, t
 
 # ----- data and accuracy
 def test_validation_images_are_held_out_and_never_test_images(run_dir, evaluator):
-    from supernet.checkpoint import read_run_config
+    from supernet.run.directory import read_run_config
 
-    data = load_data(read_run_config(run_dir))
+    data = load_run_data(read_run_config(run_dir))
     assert not set(data.val_indices.tolist()) & set(data.train_indices.tolist())
     inner = evaluator.inner
     val_images = torch.stack([data.val[i][0] for i in range(inner.num_images)])

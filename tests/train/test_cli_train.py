@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from supernet.checkpoint import load_checkpoint
+from supernet.run.directory import load_checkpoint
 from supernet_cli.main import app
 
 runner = CliRunner()
@@ -33,7 +33,7 @@ def test_train_end_to_end_through_the_cli(tmp_path, QUICK):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["nonexistent_key=1"], "Could not override 'nonexistent_key'"),
+    (["nonexistent_key=1"], "Key 'nonexistent_key' not in 'TrainConfig'"),
     (["data.name=fashion_mnist", "data.root=/nonexistent/fmnist"], "/nonexistent/fmnist"),
     (["data.name=imagenet"], "unknown dataset 'imagenet'"),
     (["device=cuda:7"], "cuda"),

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from supernet.checkpoint import load_checkpoint
+from supernet.run.directory import load_checkpoint
 from supernet.train.loop import Trainer, train
 
 
@@ -40,7 +40,7 @@ def test_resume_equals_uninterrupted_run(quick_cfg, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     train(quick_cfg("max_steps=10"), straight)
     train(quick_cfg("max_steps=4"), split)
-    from supernet.train.run_dir import config_for_resume
+    from supernet.run.directory import config_for_resume
 
     train(config_for_resume(split, ["max_steps=10"]), split, resume=True, overrides=["max_steps=10"])
     a = load_checkpoint(straight / "checkpoints" / "last.pt")

@@ -11,17 +11,16 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from supernet.checkpoint import load_checkpoint
 from supernet.config import compose_config
 from supernet.data import make_loader
 from supernet.errors import SupernetError
 from supernet.models import Supernet
 from supernet.models.sorting import mid_importance, stage_output_importance
 from supernet.ops import assign_tensor
+from supernet.run.directory import config_for_resume, load_checkpoint
 from supernet.space import Arch, SearchSpace
 from supernet.train.loop import Trainer, train
 from supernet.train.optim import build_optimizer, learning_rate
-from supernet.train.run_dir import config_for_resume
 from supernet.train.strategies.progressive_shrinking import ProgressiveShrinking
 
 # 64 synthetic images, 32 held out: 32 training images in batches of 8 make 4 steps per epoch, so a

@@ -59,11 +59,11 @@ class ProgressiveShrinking(Strategy):
         super().__init__(space, cfg, steps_per_epoch)
         phases = parse_phases(OmegaConf.to_container(self.cfg.phases, resolve=True), space, cfg.optim.lr)
         self.spans: list[PhaseSpan] = place_phases(phases, space, steps_per_epoch)
-        self.fresh_optimizer = self.cfg.get("fresh_optimizer", "every_phase")
+        self.fresh_optimizer = self.cfg.fresh_optimizer
         if self.fresh_optimizer not in _FRESH_OPTIMIZER:
             raise PhaseConfigError(f"strategy.fresh_optimizer={self.fresh_optimizer!r}: choose "
                                    f"{' or '.join(_FRESH_OPTIMIZER)}")
-        self.dropout = bool(self.cfg.get("dropout", True))
+        self.dropout = self.cfg.dropout
         self.teacher: FrozenTeacher | None = None
         self.entered = -1  # the last phase whose entry work (teacher, sorting) is done
         self.steps_done = 0  # steps done once the step last begun has run (what a checkpoint holds)

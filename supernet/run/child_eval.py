@@ -1,17 +1,19 @@
-"""Accuracy of BN-recalibrated children on a held-out split, computed on the device with one sync."""
+"""Evaluating a child of a run: the run's data splits, its fixed BN-recalibration draw, and top-1 accuracy
+of the BN-recalibrated child on the device with one sync."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from supernet.calibration import CalibrationSet, recalibrate_bn, resize_batch
-from supernet.data import derive_seed, normalize
+from supernet.data import DataSplits, derive_seed, load_dataset, normalize
 from supernet.models import Supernet
+from supernet.run.bn_recalibration import CalibrationSet, recalibrate_bn, resize_batch
+from supernet.run.device import Precision
 from supernet.space import Arch
-from supernet.train.device import Precision
 
 
 @torch.no_grad()
@@ -48,3 +50,11 @@ def calibration_batches(dataset, num_images: int, batch_size: int, seed: int, me
     images = torch.stack([dataset[int(i)][0] for i in order])
     batches = [normalize(chunk, mean, std) for chunk in images.split(batch_size)]
     return CalibrationSet.from_batches(batches).to(device, memory_format)
+
+
+def load_run_data(cfg: DictConfig) -> DataSplits:
+    """The train / validation / test splits a run's config names, exactly as training drew them."""
+    d = cfg.data
+    return load_dataset(d.name, d.root, d.val_size, cfg.seed, subset=d.subset, download=d.download,
+                        synthetic=OmegaConf.to_container(d.synthetic), image_size=d.image_size,
+                        val_subset=d.val_subset, test_subset=d.test_subset)

@@ -1,41 +1,22 @@
-"""Checkpoints: written atomically (temp file + rename) with a JSON card beside, read with weights_only."""
+"""A run directory: its resolved config, the files beside it, and checkpoints (atomic, read weights_only)."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from supernet.config import ConfigError, check, check_groups, conform
 from supernet.errors import SupernetError
+from supernet.run.files import atomic_write_bytes, atomic_write_text, versions
 
 
 class CheckpointError(SupernetError):
     """A missing, unreadable or mismatched checkpoint."""
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call `write(file)` on a temp file in `path`'s folder, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; tables and checkpoints are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
 
 
 def save_checkpoint(path: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
@@ -55,11 +36,50 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                               ) from err
 
 
+def default_run_dir() -> Path:
+    return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
 def read_run_config(run_dir: Path) -> DictConfig:
+    """The run's resolved `config.yaml`, checked against the training schema."""
+    from supernet.train.config import TrainConfig
+
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{run_dir} is not a run directory: no config.yaml (made by `supernet train`)")
-    return OmegaConf.load(path)
+    cfg = conform(OmegaConf.load(path), TrainConfig, str(path))
+    check_groups(cfg)
+    return cfg
+
+
+def write_run_files(run_dir: Path, cfg: DictConfig, overrides: list[str], resumed: bool) -> None:
+    """config.yaml (resolved), overrides.txt (appended on resume), versions.json."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    with open(run_dir / "overrides.txt", "a") as f:
+        f.write(("# resume\n" if resumed else "") + "".join(f"{o}\n" for o in overrides))
+    atomic_write_text(run_dir / "versions.json", json.dumps(versions(), indent=2) + "\n")
+
+
+def config_for_resume(run_dir: Path, overrides: list[str]) -> DictConfig:
+    """The run's saved config with new `key=value` overrides applied (e.g. a longer max_steps)."""
+    from supernet.train.config import TrainConfig
+
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        raise CheckpointError(f"--resume {run_dir}: no checkpoints/last.pt there; start a new run with "
+                              f"`supernet train run_dir={run_dir}` or point --resume at a run directory")
+    cfg = read_run_config(run_dir)
+    try:
+        cfg.merge_with_dotlist(list(overrides))
+    except Exception as err:
+        raise CheckpointError(f"--resume: override {' '.join(overrides)} does not apply: "
+                              f"{str(err).splitlines()[0]}") from err
+    try:
+        check(cfg, TrainConfig)
+        check_groups(cfg)
+    except ConfigError as err:
+        raise CheckpointError(f"--resume: {err}") from err
+    return cfg
 
 
 def checkpoint_path(run_dir: str | Path, which: str) -> Path:
