@@ -52,7 +52,3 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     fused.weight.copy_(conv.weight.double() * scale.reshape(-1, 1, 1, 1))
     fused.bias.copy_((bias - bn.running_mean.double()) * scale + beta)
     return fused.train(conv.training)
-
-
-def count_batchnorms(model: nn.Module) -> int:
-    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())

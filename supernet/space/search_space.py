@@ -51,20 +51,11 @@ class SearchSpace:
     def stage_channels(self, stage: int, width: float) -> int:
         return make_divisible(self.spec.stages[stage].channels * width, self.spec.divisor)
 
-    def max_stage_channels(self, stage: int) -> int:
-        return self.stage_channels(stage, max(self.spec.stages[stage].widths))
-
     def mid_channels(self, cin: int, expand: float) -> int:
         return make_divisible(round(cin * expand), self.spec.divisor)
 
     def se_channels(self, cmid: int) -> int:
         return make_divisible(cmid // self.spec.se_reduction, self.spec.divisor)
-
-    @property
-    def entry_channels(self) -> int:
-        """Channels entering the first elastic stage."""
-        fb = self.spec.first_block
-        return fb.channels if fb is not None else self.spec.stem.channels
 
     # ----- extremes and sampling
     def max(self) -> Arch:

@@ -7,7 +7,6 @@ from torch import nn
 
 from supernet.config import compose_config, space_from_config
 from supernet.export import fold_batchnorm, fuse_conv_bn
-from supernet.export.fold_bn import count_batchnorms
 from supernet.models import Supernet, build_child
 
 
@@ -72,3 +71,7 @@ def test_folded_state_dict_loads_into_a_folded_fresh_child():
     x = torch.randn(2, 1, resolution, resolution, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.equal(fresh(x), folded(x))
+
+
+def count_batchnorms(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
