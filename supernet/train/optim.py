@@ -27,8 +27,7 @@ def parameter_groups(model: nn.Module, weight_decay: float, bn_weight_decay: boo
 def build_optimizer(model: nn.Module, cfg: DictConfig, device: torch.device) -> torch.optim.Optimizer:
     groups = parameter_groups(model, cfg.weight_decay, cfg.bn_weight_decay)
     # Fused kernels update all parameters in one launch on CUDA. On CPU torch defaults to a Python loop
-    # over parameters; the foreach kernels it must be asked for cost less per tensor (the small space's
-    # chunked supernet, 890 tensors: 4.6 ms a step instead of 7.7 ms).
+    # over parameters; the foreach kernels it must be asked for cost less per tensor.
     fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if cfg.name == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, **fused)
