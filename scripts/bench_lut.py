@@ -89,7 +89,7 @@ def main() -> None:
                         help="also build a torch-eager table and rank the same measured times with it")
     parser.add_argument("--graph-dir", default=None,
                         help="keep exported graphs here across runs (default: a fresh folder, so build_s "
-                             "includes every export)")
+                             "includes every export); an empty folder the first time, to time the exports")
     parser.add_argument("--out-dir", default="outputs/bench_lut")
     args = parser.parse_args()
 
@@ -102,6 +102,7 @@ def main() -> None:
         print(f"[{args.runtime}] validating on {args.children} fresh children; load {load_avg()}", flush=True)
         start = time.perf_counter()
         with measurer_for(table) as measurer:
+            measurer.graph_dir = graph_dir
             report = validate_table(table, measurer, children=args.children, seed=1)
         print(f"[{args.runtime}] validated in {time.perf_counter() - start:.1f} s: "
               f"{_fmt(report['predicted'])}; raw sum {_fmt(report['raw_sum'])}; load {load_avg()}",

@@ -8,7 +8,6 @@ from pathlib import Path
 from supernet.latency.build import build_table, error_report, kendall_tau, partial_path
 from supernet.latency.measure import Measurer
 from supernet.latency.runtimes import (
-    RUNTIME_CLASSES,
     Runtime,
     device_name,
     open_runtime,
@@ -39,7 +38,7 @@ from supernet.latency.validate import measurer_for, settings_for, validate_table
 from supernet.space import SearchSpace
 
 __all__ = [
-    "RUNTIME_CLASSES", "DeviceMismatchError", "Fit", "FitConfig", "LatencyConfig", "LatencyError",
+    "DeviceMismatchError", "Fit", "FitConfig", "LatencyConfig", "LatencyError",
     "LatencySettingsError", "LatencyTable", "LatencyTableError", "LutConfig", "Measurer",
     "MissingEntryError", "Runtime", "TargetUnavailableError", "build_table", "cached_table_path", "describe",
     "device_name", "error_report", "get_table", "graph_cache", "kendall_tau", "latency_config",
