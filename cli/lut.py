@@ -7,27 +7,27 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from omegaconf import OmegaConf
 from rich.table import Table
 
 from supernet.config import compose_config, space_from_config
 from supernet.latency import (
-    CalibrationPlan,
     LatencyTable,
     Measurer,
-    MeasureSettings,
     build_table,
     cached_table_path,
+    describe,
+    graph_cache,
+    latency_config,
+    measurer_for,
+    partial_path,
+    require_target,
+    restrict_resolutions,
+    space_tag,
     validate_table,
 )
-from supernet.latency.build import partial_path
-from supernet.latency.fingerprint import describe
-from supernet.latency.settings import require_target
-from supernet.latency.space_io import restrict_resolutions, space_tag
-from supernet.latency.validate import measurer_for
 from supernet_cli.common import console, err_console, user_errors
 
-lut_app = typer.Typer(help="Latency lookup tables: build on the target device, validate, show.",
+lut_app = typer.Typer(help="Latency lookup tables: build on the target in its runtime, validate, show.",
                       no_args_is_help=True, pretty_exceptions_show_locals=False)
 
 
@@ -35,22 +35,24 @@ lut_app = typer.Typer(help="Latency lookup tables: build on the target device, v
 @user_errors
 def build(
     target: str = typer.Option(..., "--target", help="the device to measure on: cpu | gpu"),
+    runtime: str = typer.Option(None, "--runtime",
+                                help="what the deployed model runs in: onnxruntime (cpu default) | torch | "
+                                     "tensorrt (gpu default); same as runtime=..."),
     out: Path = typer.Option(None, "--out",
                              help="table file (default: <cache_dir>/<fingerprint>-<space>.json)"),
     overrides: list[str] = typer.Argument(None, help="key=value overrides of configs/lut.yaml, e.g. "
                                                      "space=ofa_mbv3 resolutions=[160] threads=2"),
 ) -> None:
-    """Measure every block configuration of a space on this device, calibrate, write the table."""
+    """Measure every block configuration of a space in the target's runtime, fit, write the table."""
     require_target(target)
-    cfg = compose_config("lut", overrides or [])
-    node: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-    space = restrict_resolutions(space_from_config(cfg), node["resolutions"])
-    settings = MeasureSettings.from_mapping(node, target=target)
-    plan = CalibrationPlan(**node["calibration"])
-    path = out or cached_table_path(space, settings, Path(node["cache_dir"]))
-    with Measurer(settings) as measurer:
+    extra = [f"target={target}"] + ([f"runtime={runtime}"] if runtime else [])
+    cfg = compose_config("lut", [*(overrides or []), *extra])
+    settings = latency_config(cfg)
+    space = restrict_resolutions(space_from_config(cfg), settings.resolutions)
+    with Measurer(settings, graph_dir=graph_cache(settings)) as measurer:
+        path = out or cached_table_path(space, measurer)
         try:
-            table = build_table(space, measurer, path, plan, save_every_s=float(node["save_every_s"]))
+            table = build_table(space, measurer, path)
         except KeyboardInterrupt:
             err_console.print(f"progress saved to {partial_path(path)}; run the same command to resume")
             raise
@@ -66,33 +68,18 @@ def validate(
     seed: int = typer.Option(1, "--seed", help="seed of the random children"),
     repeats: int = typer.Option(None, "--repeats", help="timed calls per child (default: the table's)"),
     sweeps: int = typer.Option(None, "--sweeps", min=1,
-                               help="times each child is measured, far apart (default: the table's); more "
-                                    "sweeps measure the children more exactly on a noisy machine"),
+                               help="times each child is measured, far apart (default: the table's)"),
     as_json: bool = typer.Option(False, "--json", help="print only the full JSON report"),
 ) -> None:
-    """Re-measure fresh children end to end on this device and compare with the table's prediction."""
+    """Re-measure fresh children end to end in the table's runtime and compare with its prediction."""
     table = LatencyTable.load(file)
     with measurer_for(table, repeats=repeats, sweeps=sweeps) as measurer:
         report = validate_table(table, measurer, children=children, seed=seed)
     if as_json:
         typer.echo(json.dumps(report))
         return
-    rows = {"calibrated": report["calibrated"], "raw block sum": report["raw_sum"]}
-    drift, speed = report["drift"], report["device_speed"]
-    if drift is not None:
-        rows["calibrated, drift taken out"] = drift["calibrated_without_drift"]
-    if speed is not None:
-        rows["calibrated, in ms of this moment"] = speed["calibrated_at_current_speed"]
-    if report["repeatability"] is not None:
-        rows["repeatability, odd vs even sweeps"] = report["repeatability"]
-    console.print(_error_table(f"{file}: {children} fresh children on this device", rows))
-    if drift is not None:
-        console.print(f"device drift since the build: {drift['pct']:+.1f} % (median over {drift['anchors']} "
-                      "of its calibration children timed again now)", highlight=False)
-    if speed is not None:
-        console.print(f"reference network: {speed['reference_ms_now']:.4f} ms now, "
-                      f"{speed['reference_ms_table']:.4f} ms when the table was built "
-                      f"({speed['pct']:+.1f} %); children are counted in the table's unit", highlight=False)
+    rows = {"predicted (fitted)": report["predicted"], "raw block sum": report["raw_sum"]}
+    console.print(_error_table(f"{file}: {children} fresh children in {table.runtime}", rows))
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "children"}))
 
 
@@ -102,7 +89,7 @@ def show(
     file: Path = typer.Argument(..., help="a table written by `supernet lut build`"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
 ) -> None:
-    """Summarize a table: fingerprint, space, entries, calibration error, predicted max/min child."""
+    """Summarize a table: fingerprint, runtime, space, entries, fit error, predicted max/min child."""
     table = LatencyTable.load(file)
     if as_json:
         typer.echo(json.dumps(_summary(table)))
@@ -120,9 +107,8 @@ def _summary(table: LatencyTable) -> dict[str, Any]:
         "resolutions": list(space.spec.resolutions),
         "entries": len(table.entries),
         "measure": table.measure,
-        "calibration": {"fit": table.calibration.to_json(),
-                        **{k: v for k, v in table.calibration_report.items() if k != "children"}},
-        "predicted_ms": {name: {"arch": str(arch), "calibrated": table.predict(arch),
+        "fit": {**table.fit.to_json(), **{k: v for k, v in table.fit_report.items() if k != "children"}},
+        "predicted_ms": {name: {"arch": str(arch), "predicted": table.predict(arch),
                                 "raw_sum": table.predict_raw(arch)}
                          for name, arch in (("max", space.max()), ("min", space.min()))},
         "meta": table.meta,
@@ -146,20 +132,20 @@ def _print_summary(table: LatencyTable) -> None:
     how = ", ".join(f"{k}={v}" for k, v in table.measure.items())
     console.print(f"measured on {describe(table.fingerprint)} (id {s['fingerprint_id']}); {how}",
                   highlight=False, soft_wrap=True)
-    fit = table.calibration
-    chosen_by = table.calibration_report.get("chosen_by", "not fitted")
+    fit = table.fit
+    chosen_by = table.fit_report.get("chosen_by", "not fitted")
     offset = (f"offset by resolution {{{', '.join(f'{r}: {c:.4f}' for r, c in fit.offsets)}}}" if fit.offsets
               else f"{fit.c:.4f}")
-    console.print(f"calibration: {fit.form}: measured ≈ {fit.a:.4f} * sum + {fit.b:.4f} * layers + "
+    console.print(f"fit: {fit.form}: measured ≈ {fit.a:.4f} * sum + {fit.b:.4f} * layers + "
                   f"{offset} ms ({chosen_by})", highlight=False, soft_wrap=True)
-    reports = {name: table.calibration_report[key] for name, key in
-               (("calibrated", "held_out"), ("raw block sum", "held_out_raw_sum"))
-               if key in table.calibration_report}
+    reports = {name: table.fit_report[key] for name, key in
+               (("predicted (fitted)", "held_out"), ("raw block sum", "held_out_raw_sum"))
+               if key in table.fit_report}
     if reports:
         console.print(_error_table("error on held-out children", reports))
     extremes = Table(title="predicted latency")
-    for column in ("child", "calibrated ms", "raw sum ms", "arch"):
+    for column in ("child", "predicted ms", "raw sum ms", "arch"):
         extremes.add_column(column)
     for name, row in s["predicted_ms"].items():
-        extremes.add_row(name, f"{row['calibrated']:.3f}", f"{row['raw_sum']:.3f}", row["arch"])
+        extremes.add_row(name, f"{row['predicted']:.3f}", f"{row['raw_sum']:.3f}", row["arch"])
     console.print(extremes)

@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from supernet.config import compose_config, space_from_config
-from supernet.latency import CalibrationPlan, LatencyTable, get_table
+from supernet.latency import LatencyTable, get_table, latency_config
 from supernet.run.directory import read_run_config
 from supernet.search import AccuracyEvaluator, SearchSettings, dominates, hypervolume, run_search
 from supernet.search.front import LATENCY_REF_FACTOR
@@ -85,8 +85,9 @@ def short_run(console: Console) -> Path:
 def latency_table(space: SearchSpace, args: argparse.Namespace, console: Console) -> LatencyTable:
     started = time.perf_counter()
     # A shared CPU: most samples are delayed by other work, so a low percentile estimates the latency.
-    table = get_table(space, "cpu", args.lut, cache_dir=args.lut_cache, threads=args.threads, repeats=20,
-                      warmup=5, rounds=4, statistic="p10", calibration=CalibrationPlan(children=24))
+    cfg = latency_config(cache_dir=str(args.lut_cache), threads=args.threads, repeats=20, warmup=5, rounds=4,
+                         statistic="p10", fit={"children": 24})
+    table = get_table(space, cfg, args.lut)
     console.print(f"latency table {table.path} ({time.perf_counter() - started:.0f} s); predicted max child "
                   f"{table.predict(space.max()):.3f} ms, min child {table.predict(space.min()):.3f} ms",
                   highlight=False)

@@ -16,7 +16,7 @@ $SUPERNET train --run-dir "$OUT/run" data.subset=4000 data.val_size=1000 data.va
     data.test_subset=2000 epochs=1 data.batch_size=64 val.middle_children=0 val.calib_images=512 log.every=10
 
 echo "== 2/4 lut build: block latencies of the space measured on this CPU"
-$SUPERNET lut build --target cpu --out "$OUT/lut.json" repeats=20 warmup=3 calibration.children=12
+$SUPERNET lut build --target cpu --out "$OUT/lut.json" repeats=20 warmup=3 fit.children=12
 
 echo "== 3/4 search: accuracy vs latency front under the table"
 $SUPERNET search "$OUT/run" --target cpu --lut "$OUT/lut.json" population=12 generations=3 \

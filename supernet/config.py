@@ -28,6 +28,8 @@ CONFIG_DIR = Path(str(files("supernet.configs")))
 # `defaults: [<option>_schema]` and names it in its `name` key.
 SCHEMAS = {
     "train": "supernet.train.config:TrainConfig",
+    "lut": "supernet.latency.settings:LutConfig",
+    "latency": "supernet.latency.settings:LatencyConfig",  # search.yaml's `latency:`, as `lut` measures
     "strategy/sandwich": "supernet.train.config:SandwichConfig",
     "strategy/progressive_shrinking": "supernet.train.config:ProgressiveShrinkingConfig",
 }

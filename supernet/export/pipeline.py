@@ -36,11 +36,12 @@ from supernet.export.data import (
 )
 from supernet.export.errors import ExportError
 from supernet.export.fold_bn import fold_batchnorm
-from supernet.export.latency import device_name, measure, predict_from_lut, target_present
+from supernet.export.latency import measure, predict_from_lut
 from supernet.export.select import Selection, select_arch
 from supernet.export.staging import check_output, staged_directory
 from supernet.export.verify import FormatCheck, reference_outputs, verify_export
 from supernet.export.writers import DEFAULT_FORMATS, FORMATS, parse_formats
+from supernet.latency import device_name, target_present
 from supernet.run.bn_recalibration import recalibrate_bn
 from supernet.run.child_eval import calibration_seed
 from supernet.run.directory import checkpoint_path, load_supernet, read_run_config
@@ -157,8 +158,10 @@ def export_child(request: ExportRequest) -> ExportResult:
                                     "sha256": sha256_file(tmp / c.file)} for c in checks}
         if request.target is not None and target_present(request.target):
             with watch.phase("latency"):
+                onnx_file = tmp / FORMATS["onnx"].filename if "onnx" in formats else None
                 card["latency_ms_measured"], card["latency"]["measured_how"] = measure(
-                    child, arch.resolution, request.target, space.spec.in_channels, card["latency"]["lut"])
+                    child, arch.resolution, request.target, space.spec.in_channels, card["latency"]["lut"],
+                    onnx_file)
             if card["latency_ms_measured"] is not None:
                 card["latency"]["measured_on"] = device_name(request.target)
 

@@ -16,10 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from supernet.export.errors import ExportError
-
-INPUT_NAME = "images"
-OUTPUT_NAME = "logits"
-ONNX_OPSET = 18  # >= 17, which every onnxruntime since 1.15 runs
+from supernet.onnx_io import batch_dim, write_onnx
 
 
 @dataclass(frozen=True)
@@ -39,12 +36,8 @@ def write_safetensors(model: nn.Module, example: Tensor, path: Path) -> dict[str
     return {}
 
 
-def _batch_dim() -> torch.export.Dim:
-    return torch.export.Dim("batch", min=1, max=1 << 16)
-
-
 def write_pt2(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
-    program = torch.export.export(model, (example,), dynamic_shapes=({0: _batch_dim()},))
+    program = torch.export.export(model, (example,), dynamic_shapes=({0: batch_dim()},))
     torch.export.save(program, str(path))
     return {}
 
@@ -58,36 +51,6 @@ def write_torchscript(model: nn.Module, example: Tensor, path: Path) -> dict[str
         traced = torch.jit.trace(model, example, check_trace=False)
         traced.save(str(path))
     return {}
-
-
-def write_onnx(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
-    """The torch.export-based (dynamo) exporter first; the TorchScript-based one if that fails."""
-    try:
-        _onnx_dynamo(model, example, path)
-        return {"exporter": "dynamo", "opset": ONNX_OPSET}
-    except Exception as err:  # the dynamo exporter fails in many ways (missing onnxscript, unsupported op)
-        path.unlink(missing_ok=True)
-        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-    _onnx_legacy(model, example, path)
-    return {"exporter": "torchscript", "opset": ONNX_OPSET, "dynamo_failure": reason}
-
-
-def _onnx_dynamo(model: nn.Module, example: Tensor, path: Path) -> None:
-    import onnxscript  # noqa: F401  (the dynamo exporter needs it; fail here, clearly, if absent)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=True, verbose=False, opset_version=ONNX_OPSET,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_shapes=({0: _batch_dim()},), external_data=False, optimize=True)
-
-
-def _onnx_legacy(model: nn.Module, example: Tensor, path: Path) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=ONNX_OPSET,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
 
 
 FORMATS: dict[str, Format] = {

@@ -1,265 +1,184 @@
-"""Timing plain-torch modules on the target: warm-up, interleaved repeats, median.
+"""Timing blocks and children in a runtime: warm up, time N calls, summarise.
 
-CPU: a fixed intra-op thread count, `time.perf_counter` around each call, under `torch.inference_mode`.
-GPU: CUDA events around each call on the current stream, one `torch.cuda.synchronize` before reading them;
-`torch.backends.cudnn.benchmark` set as the settings say (and recorded in the fingerprint).
+The repeats of a group are split into `rounds` interleaved passes (a burst of load from another process
+then spreads over many things instead of spoiling one) and summarised by the settings' statistic. In an
+ONNX runtime each block and child is the graph `supernet export` would write for it
+(`supernet.onnx_io.write_onnx`), exported once per measurer and kept by key for later sweeps; with a
+`graph_dir`, also on disk, named by key, torch version and opset, for later builds (exporting is most of
+a build's time in an ONNX runtime).
 
-Repeats are interleaved: each group of modules is timed in `rounds` passes, so load from another process
-spreads over many modules; the samples of each module are summarized by the settings' statistic (median
-by default; a low percentile where the CPU is shared, see `MeasureSettings`).
-
-Paired timing (`settings.paired`) calls a reference network right before each timed call and keeps the
-ratio of the two durations (see `supernet.latency.reference`). A module's value is the median of its
-ratios times `unit_ms`: the reference's latency, taken from the first timing after the settling pass
-unless the caller sets it, for instance to a table's when validating it, so that all values share one unit.
-With `settings.reference == "smallest_child"` the caller names the child (`pair_with`) before timing.
+Paired timing, optional (`paired`): each timed call comes right after a call of the space's smallest
+child, and a thing's value is the median of its ratios to it. The speed of the moment of a shared
+machine changes both calls of a pair alike and cancels. Values are then ratios, or milliseconds once
+`unit_ms` (the reference's latency, stored by the table) is set.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from supernet.latency.errors import LatencySettingsError
-from supernet.latency.fingerprint import Fingerprint, current_fingerprint
-from supernet.latency.reference import REFERENCE_CHANNELS, REFERENCE_RESOLUTION, reference_network
-from supernet.latency.settings import MeasureSettings, percentile_of, require_target
+from supernet.latency.runtimes import Run, Runtime, fingerprint_of, open_runtime
+from supernet.latency.settings import LatencyConfig, percentile_of
+from supernet.latency.table import Fingerprint
 from supernet.models.static import build_child, build_layer
+from supernet.onnx_io import ONNX_OPSET, onnx_bytes
+from supernet.run.files import atomic_write_bytes
 from supernet.space import LayerSpec
 
-Case = tuple[nn.Module, Tensor]
+# The batch an ONNX graph is traced with, as `supernet export` traces: not 1, which torch.export would
+# specialise instead of keeping the batch axis dynamic.
+TRACE_BATCH = 2
+# What one timed thing is: a builder of its module, its input's channels and resolution, a cache key.
+Case = tuple[Callable[[], nn.Module], int, int, str | None]
 
 
 class Measurer:
-    """Times layers and whole children with one fixed set of settings; use as a context manager.
+    """Times layers, children and models with one set of settings in one runtime; a context manager."""
 
-    Entering sets the thread count (CPU) or cudnn.benchmark (GPU); leaving restores them.
-    With paired timing, `unit_ms` is what one ratio unit is worth (None until the first timing sets it,
-    unless the caller does); `reference_ms()` is the reference's latency over its calls so far.
-    """
-
-    def __init__(self, settings: MeasureSettings, seed: int = 0):
-        require_target(settings.target)
-        self.settings = settings
-        self.unit_ms: float | None = None
-        self._generator = torch.Generator().manual_seed(seed)
-        self._saved: tuple[int, bool] | None = None
-        self._settled = False
-        self._reference: Case | None = None
+    def __init__(self, cfg: LatencyConfig, graph_dir: Path | None = None):
+        self.cfg = cfg
+        self.graph_dir = graph_dir
+        self.runtime: Runtime = open_runtime(cfg)
+        self.unit_ms: float | None = None  # paired: what one ratio is worth (None: values stay ratios)
+        self.reference_samples: list[float] = []  # paired: the reference's timed calls (ms)
+        self.export_s = 0.0  # time spent exporting ONNX graphs
+        self._graphs: dict[str, bytes] = {}
         self._reference_plan: list[LayerSpec] | None = None
-        self._reference_samples: list[float] = []
+        self._reference: Run | None = None
+        self._settled = False
 
     def __enter__(self) -> Measurer:
-        self._saved = (torch.get_num_threads(), torch.backends.cudnn.benchmark)
-        if self.settings.target == "cpu" and self.settings.threads:
-            torch.set_num_threads(self.settings.threads)
-        if self.settings.target == "gpu":
-            torch.backends.cudnn.benchmark = self.settings.cudnn_benchmark
+        self.runtime.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self._saved is not None:
-            torch.set_num_threads(self._saved[0])
-            torch.backends.cudnn.benchmark = self._saved[1]
-            self._saved = None
+    def __exit__(self, *exc: object) -> None:
+        self.runtime.__exit__(*exc)
 
     def fingerprint(self) -> Fingerprint:
-        return current_fingerprint(self.settings)
+        return fingerprint_of(self.cfg, self.runtime)
 
     def pair_with(self, plan: Sequence[LayerSpec]) -> None:
-        """Use the child of `plan` as the reference when `settings.reference` is "smallest_child".
-
-        Set it before the first timing: values counted against one reference do not compare with values
-        counted against another.
-        """
-        timed_against_another = (self.settings.reference == "smallest_child" and self._reference is not None
-                                 and list(plan) != self._reference_plan)
-        if timed_against_another:  # (with the fixed network the plan is not used, so any plan will do)
+        """The child paired timing calls before each timed call (the space's smallest child)."""
+        if self._reference is not None and list(plan) != self._reference_plan:
             raise RuntimeError("pair_with: this measurer has already timed against another reference")
         self._reference_plan = list(plan)
 
-    def reference_count(self) -> int:
-        """How many timed calls of the reference there have been (a mark for `reference_ms(since=...)`)."""
-        return len(self._reference_samples)
+    def reference_ms(self) -> float | None:
+        """The reference's latency (median) over its timed calls so far."""
+        return float(np.median(self.reference_samples)) if self.reference_samples else None
 
-    def reference_ms(self, since: int = 0) -> float | None:
-        """The reference network's latency (the settings' statistic) over its timed calls from `since` on.
-
-        It depends a little on what the reference is paired with: after a whole network its weights are
-        colder in cache than after a single block, so compare marks taken over the same kind of work.
-        """
-        samples = self._reference_samples[since:]
-        if not samples:
-            return None
-        return float(np.percentile(samples, percentile_of(self.settings.statistic)))
-
-    # ----- what a table build needs
+    # ----- what a table needs
     def time_layers(self, layers: Sequence[LayerSpec]) -> list[float]:
-        """Milliseconds (the settings' statistic) of each layer, built as an extracted child builds it."""
-        return self.time_cases([self.case(build_layer(layer), layer.cin, layer.resolution)
-                                for layer in layers])
+        """The value of each layer, built as an extracted child builds it."""
+        return self.time_cases([(lambda layer=layer: build_layer(layer), layer.cin, layer.resolution,
+                                 layer.key()) for layer in layers])
 
     def time_children(self, plans: Sequence[Sequence[LayerSpec]]) -> list[float]:
-        """Milliseconds of each whole child (the extracted-child equivalent), end to end."""
-        return self.time_cases([self.case(build_child(list(plan)), plan[0].cin, plan[0].resolution)
-                                for plan in plans])
+        """The value of each whole child (the extracted child's equivalent), end to end."""
+        return self.time_cases([(lambda plan=plan: build_child(list(plan)), plan[0].cin, plan[0].resolution,
+                                 "|".join(layer.key() for layer in plan)) for plan in plans])
+
+    def time_models(self, models: Sequence[tuple[nn.Module, int, int]]) -> list[float]:
+        """The value of each (model, input channels, resolution); the caller's modules are not changed."""
+        return self.time_cases([(lambda m=m: copy.deepcopy(m), c, r, None) for m, c, r in models])
+
+    def time_onnx_file(self, path: Path, in_channels: int, resolution: int) -> float:
+        """The value of an ONNX file as written (onnxruntime, tensorrt)."""
+        run = self.runtime.prepare(Path(path).read_bytes(), self._shape(in_channels, resolution))
+        return self._time([run])[0]
 
     # ----- the timing itself
-    def case(self, module: nn.Module, in_channels: int, resolution: int) -> Case:
-        """`module` in eval mode on the target in the deployment dtype and memory format, with an input."""
-        s = self.settings
-        module = module.eval().to(device=s.device, dtype=s.torch_dtype)
-        x = torch.randn(s.batch_size, in_channels, resolution, resolution, generator=self._generator)
-        x = x.to(device=s.device, dtype=s.torch_dtype)
-        if s.channels_last:
-            module = module.to(memory_format=torch.channels_last)
-            x = x.contiguous(memory_format=torch.channels_last)
-        return module, x
-
     def time_cases(self, cases: Sequence[Case]) -> list[float]:
+        return self._time([self._prepare(*case) for case in cases])
+
+    def _shape(self, channels: int, resolution: int) -> tuple[int, int, int, int]:
+        return (self.cfg.batch_size, channels, resolution, resolution)
+
+    def _prepare(self, build: Callable[[], nn.Module], channels: int, resolution: int,
+                 key: str | None) -> Run:
+        if not self.runtime.takes_onnx:
+            return self.runtime.prepare(build(), self._shape(channels, resolution))
+        graph = self._graphs.get(key) if key is not None else None
+        stored = self._graph_file(key)
+        if graph is None and stored is not None and stored.is_file():
+            graph = stored.read_bytes()
+        if graph is None:
+            start = time.perf_counter()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                example = torch.randn(TRACE_BATCH, channels, resolution, resolution)
+                graph = onnx_bytes(build().eval(), example)
+            self.export_s += time.perf_counter() - start
+            if stored is not None:
+                atomic_write_bytes(stored, lambda f, data=graph: f.write(data))
+        if key is not None:
+            self._graphs[key] = graph
+        return self.runtime.prepare(graph, self._shape(channels, resolution))
+
+    def _graph_file(self, key: str | None) -> Path | None:
+        if self.graph_dir is None or key is None:
+            return None
+        name = hashlib.sha256(f"{torch.__version__}|{ONNX_OPSET}|{key}".encode()).hexdigest()[:24]
+        return Path(self.graph_dir) / f"{name}.onnx"
+
+    def _time(self, runs: Sequence[Run]) -> list[float]:
+        reference = self._reference_run() if self.cfg.paired else None
         if not self._settled:
-            # A fresh process runs its first few hundred calls a few percent faster than the steady state
-            # it reaches after some allocation churn (measured: ~3-4 % on a 2-core Xeon); the first group
-            # is timed once and thrown away so every number, first block or last child, sees that state.
-            self._time_cases(cases)
+            # A fresh process runs its first calls faster than the steady state it reaches after some
+            # allocation churn; the first group is timed once and thrown away so every value sees that state.
+            self._time_rounds(runs, reference)
+            self.reference_samples.clear()
             self._settled = True
-            self._reference_samples.clear()  # the reference's latency, too, is taken in the settled state
-        return self._time_cases(cases)
+        samples = self._time_rounds(runs, reference)
+        q = percentile_of(self.cfg.summary_statistic)
+        values = [float(np.percentile(s, q)) for s in samples]
+        return values if reference is None or self.unit_ms is None else [v * self.unit_ms for v in values]
 
-    def _time_cases(self, cases: Sequence[Case]) -> list[float]:
-        s = self.settings
-        samples: list[list[float]] = [[] for _ in cases]
-        per_round = math.ceil(s.repeats / s.rounds)
-        order = list(range(len(cases)))
-        reference = self._reference_case() if s.paired else None
-        with torch.inference_mode():
-            for r in range(s.rounds):
-                # alternate the direction so no module always runs right after the same neighbour
-                for i in order if r % 2 == 0 else reversed(order):
-                    module, x = cases[i]
-                    # full warm-up once (allocator, cudnn autotune, caches); a short one after each switch
-                    for _ in range(s.warmup if r == 0 else min(s.warmup, 2)):
-                        module(x)
+    def _time_rounds(self, runs: Sequence[Run], reference: Run | None) -> list[list[float]]:
+        cfg, sync = self.cfg, self.runtime.sync
+        samples: list[list[float]] = [[] for _ in runs]
+        per_round = math.ceil(cfg.repeats / cfg.rounds)
+        order = list(range(len(runs)))
+        for r in range(cfg.rounds):
+            # alternate the direction so no thing always runs right after the same neighbour
+            for i in order if r % 2 == 0 else reversed(order):
+                run = runs[i]
+                for _ in range(cfg.warmup if r == 0 else min(cfg.warmup, 2)):
+                    run()
+                sync()
+                for _ in range(per_round):
                     if reference is None:
-                        samples[i].extend(self._timed_calls(module, x, per_round))
+                        start = time.perf_counter()
+                        run()
+                        sync()
+                        samples[i].append((time.perf_counter() - start) * 1e3)
                         continue
-                    reference_ms, module_ms = self._timed_pairs(reference, (module, x), per_round)
-                    self._reference_samples.extend(reference_ms)
-                    samples[i].extend(m / ref for m, ref in zip(module_ms, reference_ms, strict=True))
-        # paired: the median of the ratios, whose noise is symmetric (either call of a pair can be the one
-        # disturbed); the statistic has chosen the unit
-        q = percentile_of(s.summary_statistic)
-        if reference is None:
-            return [float(np.percentile(values, q)) for values in samples]
-        unit_ms = self.unit_ms if self.unit_ms is not None else self.reference_ms()
-        if self._settled and self.unit_ms is None:
-            self.unit_ms = unit_ms
-        return [float(np.percentile(ratios, q)) * unit_ms for ratios in samples]
+                    start = time.perf_counter()
+                    reference()
+                    sync()
+                    middle = time.perf_counter()
+                    run()
+                    sync()
+                    end = time.perf_counter()
+                    self.reference_samples.append((middle - start) * 1e3)
+                    samples[i].append((end - middle) / (middle - start))
+        return samples
 
-    def _reference_case(self) -> Case:
+    def _reference_run(self) -> Run:
         if self._reference is None:
-            if self.settings.reference == "fixed_network":
-                module, x = self.case(reference_network(), REFERENCE_CHANNELS, REFERENCE_RESOLUTION)
-            elif self._reference_plan is not None:
-                plan = self._reference_plan
-                module, x = self.case(build_child(plan), plan[0].cin, plan[0].resolution)
-            else:
-                raise LatencySettingsError(
-                    "paired timing against the space's smallest child needs the space: call "
-                    "pair_with(smallest_child_plan(space)) first, or set reference=fixed_network")
-            with torch.inference_mode():
-                for _ in range(self.settings.warmup):
-                    module(x)
-            self._reference = (module, x)
+            if self._reference_plan is None:
+                raise RuntimeError("paired timing needs its reference: call pair_with(plan) first")
+            plan = self._reference_plan
+            self._reference = self._prepare(lambda: build_child(plan), plan[0].cin, plan[0].resolution, None)
+            for _ in range(self.cfg.warmup):
+                self._reference()
         return self._reference
-
-    def _timed_calls(self, module: nn.Module, x: Tensor, n: int) -> list[float]:
-        if self.settings.target == "gpu":
-            return _cuda_timed_calls(module, x, n)
-        out = []
-        for _ in range(n):
-            start = time.perf_counter()
-            module(x)
-            out.append((time.perf_counter() - start) * 1e3)
-        return out
-
-    def _timed_pairs(self, first: Case, second: Case, n: int) -> tuple[list[float], list[float]]:
-        """Milliseconds of `n` calls of each, every call of `second` right after one of `first`."""
-        if self.settings.target == "gpu":
-            return _cuda_timed_pairs(first, second, n)
-        (a, xa), (b, xb) = first, second
-        first_ms, second_ms = [], []
-        for _ in range(n):
-            start = time.perf_counter()
-            a(xa)
-            middle = time.perf_counter()
-            b(xb)
-            end = time.perf_counter()
-            first_ms.append((middle - start) * 1e3)
-            second_ms.append((end - middle) * 1e3)
-        return first_ms, second_ms
-
-
-def _cuda_timed_calls(module: nn.Module, x: Tensor, n: int) -> list[float]:
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
-    torch.cuda.synchronize()
-    for start, end in zip(starts, ends, strict=True):
-        start.record()
-        module(x)
-        end.record()
-    torch.cuda.synchronize()
-    return [start.elapsed_time(end) for start, end in zip(starts, ends, strict=True)]
-
-
-def _cuda_timed_pairs(first: Case, second: Case, n: int) -> tuple[list[float], list[float]]:
-    (a, xa), (b, xb) = first, second
-    marks = [torch.cuda.Event(enable_timing=True) for _ in range(3 * n)]
-    torch.cuda.synchronize()
-    for k in range(n):
-        marks[3 * k].record()
-        a(xa)
-        marks[3 * k + 1].record()
-        b(xb)
-        marks[3 * k + 2].record()
-    torch.cuda.synchronize()
-    return ([marks[3 * k].elapsed_time(marks[3 * k + 1]) for k in range(n)],
-            [marks[3 * k + 1].elapsed_time(marks[3 * k + 2]) for k in range(n)])
-
-
-def _first_conv_channels(model: nn.Module) -> int:
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            return m.in_channels
-    raise ValueError("model has no Conv2d to infer its input channels from; pass in_channels")
-
-
-def measure_child_latency(model: nn.Module, resolution: int, target: str, *, in_channels: int | None = None,
-                          batch_size: int = 1, threads: int | None = 2, dtype: str = "float32",
-                          channels_last: bool = True, repeats: int = 60, warmup: int = 10,
-                          rounds: int = 4, statistic: str = "median", paired: bool = False,
-                          unit_ms: float | None = None,
-                          reference: Sequence[LayerSpec] | None = None) -> float:
-    """End-to-end latency (ms) of one model on `target`, measured as the latency table measures.
-
-    The model is copied, so the caller's module keeps its device, dtype and memory format.
-    `paired` with a table's unit and reference (`measure["reference_ms"]`, `LatencyTable.reference_plan()`)
-    counts in the table's unit, so the value compares with the table's prediction whatever speed the
-    machine runs at now; without `reference`, pairs with the fixed network.
-    """
-    settings = MeasureSettings(target=target, batch_size=batch_size, threads=threads, dtype=dtype,
-                               channels_last=channels_last, repeats=repeats, warmup=warmup, rounds=rounds,
-                               statistic=statistic, paired=paired,
-                               reference="fixed_network" if reference is None else "smallest_child")
-    channels = in_channels if in_channels is not None else _first_conv_channels(model)
-    with Measurer(settings) as measurer:
-        if reference is not None:
-            measurer.pair_with(reference)
-        measurer.unit_ms = unit_ms
-        return measurer.time_cases([measurer.case(copy.deepcopy(model), channels, resolution)])[0]

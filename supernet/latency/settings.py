@@ -1,99 +1,118 @@
-"""How blocks are timed: target, batch, threads, dtype, memory format and the number of repeats."""
+"""The latency settings, written once: the schema of `supernet lut build` and of search's `latency:` block.
+
+`configs/lut.yaml` and the `latency:` block of `configs/search.yaml` only override these values; Python
+callers get the same defaults from `latency_config(**overrides)`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-import torch
+from omegaconf import OmegaConf
 
-from supernet.latency.errors import LatencySettingsError, TargetUnavailableError
+from supernet.config import ConfigError, conform, setting
+from supernet.errors import SupernetError
 
 TARGETS = ("cpu", "gpu")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-REFERENCES = ("smallest_child", "fixed_network")
+RUNTIMES = ("onnxruntime", "torch", "tensorrt")
+DEFAULT_RUNTIME = {"cpu": "onnxruntime", "gpu": "tensorrt"}  # runtime=auto: what deployment runs
+PRECISIONS = ("auto", "float32", "float16", "bfloat16")
+GRAPH_OPTIMIZATIONS = ("disabled", "basic", "extended", "all")
 
 
-@dataclass(frozen=True)
-class MeasureSettings:
-    """Everything that changes a measured latency, plus how hard to measure it.
+class LatencyError(SupernetError):
+    """Any user-facing problem with latency measurement or a latency table."""
 
-    `rounds`: the repeats of each block are split into this many passes over a group of blocks, so a burst of
-    load from another process spreads over many blocks instead of spoiling all samples of one.
-    `sweeps`: the whole list of blocks (or children) is measured this many times, far apart in time, and
-    the values combined with `statistic` (see `supernet.latency.sweeps`).
-    `statistic`: how the samples of one block become one number: "median", "min", or a low percentile
-    "p<NN>" (e.g. "p10"). The median is right on a quiet device; on a CPU shared with other work, most
-    samples are delayed and a low percentile is what estimates the undisturbed latency.
-    `paired`: call a reference network right before every timed call and keep the ratio of the two, so
-    that the machine's speed of the moment cancels. A thing's value is then the median of its ratios times
-    the reference's latency (`statistic` of its samples), one unit per table (see
-    `supernet.latency.build`). Costs one reference call per timed call; pays off wherever the speed wanders.
-    `reference`: what paired timing calls (see `supernet.latency.reference`): "smallest_child", the
-    smallest child of the space being measured, which slows down and speeds up with the machine most
-    like the blocks and children do; or "fixed_network", one small network for every space, cheaper
-    where the space's smallest child is slow.
-    """
 
-    target: str = "cpu"
-    batch_size: int = 1
-    threads: int | None = 2  # CPU intra-op threads; ignored on GPU
-    dtype: str = "float32"
-    channels_last: bool = True
-    repeats: int = 60
-    warmup: int = 10
-    rounds: int = 4
-    statistic: str = "median"
-    sweeps: int = 2
-    paired: bool = False
-    reference: str = "smallest_child"
-    cudnn_benchmark: bool = True  # GPU only: every block has one fixed shape, so autotuning pays off
+class LatencySettingsError(LatencyError):
+    """A measurement option that is not valid, or a runtime that is not installed."""
+
+
+class LatencyTableError(LatencyError):
+    """A latency table file that is missing, corrupt, edited or of another format."""
+
+
+class MissingEntryError(LatencyError):
+    """An architecture needs a layer the table has no measurement for."""
+
+
+class DeviceMismatchError(LatencyError):
+    """A table measured on another device, runtime or settings used for measurement-dependent work."""
+
+
+class TargetUnavailableError(LatencyError):
+    """The requested target device is not present on this machine."""
+
+
+@dataclass
+class FitConfig:
+    """Whole children that fit the block sums to end-to-end latency: max, min and `children` random ones."""
+
+    children: int = setting(40, ge=2)
+    held_out: float = setting(0.25, gt=0, le=0.9)  # share of the random children kept out of the fit
+    seed: int = setting(0, ge=0)
+
+
+@dataclass
+class LatencyConfig:
+    """What a latency table is measured with (all but the timing effort go into its fingerprint)."""
+
+    target: str = setting("cpu", choices=TARGETS)  # set by --target
+    runtime: str = setting("auto", choices=("auto", *RUNTIMES))  # auto: onnxruntime on cpu, tensorrt on gpu
+    batch_size: int = setting(1, ge=1)  # of deployment: 1 for latency, e.g. 32 for throughput
+    threads: int | None = setting(2, ge=1)  # CPU intra-op threads (null: the runtime's default)
+    precision: str = setting("auto", choices=PRECISIONS)  # auto: float16 for tensorrt, float32 otherwise
+    graph_optimization: str = setting("all", choices=GRAPH_OPTIMIZATIONS)  # onnxruntime's level
+    channels_last: bool = True  # torch runtime: NHWC, the memory format it deploys best in
+    cudnn_benchmark: bool = True  # torch runtime on GPU: every block has one shape, autotuning pays off
+    repeats: int = setting(100, ge=1)  # timed calls per block and per child, in each sweep
+    warmup: int = setting(10, ge=0)  # untimed calls before the first timed one
+    rounds: int = setting(4, ge=1)  # interleaved passes over a group that the repeats are split into
+    sweeps: int = setting(3, ge=1)  # the whole list measured this often, far apart in time
+    statistic: str = "median"  # median | min | p<NN>: how one thing's samples become one number
+    paired: bool = False  # time each call right after the space's smallest child, keep the ratio
+    fit: FitConfig = setting(FitConfig())
+    cache_dir: str = "luts"  # where a table goes without --out, named by fingerprint and space
+    save_every_s: float = setting(5.0, gt=0)  # how often a build saves its progress for resume
+    resolutions: list[int] | None = None  # measure only these input resolutions of the space (null: all)
 
     def __post_init__(self) -> None:
-        if self.target not in TARGETS:
-            raise LatencySettingsError(f"target {self.target!r} is not one of {list(TARGETS)}")
-        if self.dtype not in DTYPES:
-            raise LatencySettingsError(f"dtype {self.dtype!r} is not one of {list(DTYPES)}")
-        for name in ("batch_size", "repeats", "rounds", "sweeps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LatencySettingsError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise LatencySettingsError(f"warmup must be a non-negative integer, got {self.warmup!r}")
         percentile_of(self.statistic)
-        if not isinstance(self.paired, bool):
-            raise LatencySettingsError(f"paired must be true or false, got {self.paired!r}")
-        if self.reference not in REFERENCES:
-            raise LatencySettingsError(f"reference {self.reference!r} is not one of {list(REFERENCES)}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                         or self.threads < 1):
-            raise LatencySettingsError(f"threads must be a positive integer or null, got {self.threads!r}")
 
-    @classmethod
-    def from_mapping(cls, node: Mapping[str, Any], **overrides: Any) -> MeasureSettings:
-        """Pick this class's fields out of a config mapping (unknown keys are left to the caller)."""
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in node.items() if k in names}
-        values.update(overrides)
-        return cls(**values)
+    @property
+    def resolved_runtime(self) -> str:
+        return DEFAULT_RUNTIME[self.target] if self.runtime == "auto" else self.runtime
+
+    @property
+    def resolved_precision(self) -> str:
+        if self.precision != "auto":
+            return self.precision
+        return "float16" if self.resolved_runtime == "tensorrt" else "float32"
 
     @property
     def summary_statistic(self) -> str:
-        """How one thing's values are summarized: paired ratios by the median, plain times by `statistic`."""
+        """Paired ratios are summarised by their median (their noise is symmetric), plain times by
+        `statistic`."""
         return "median" if self.paired else self.statistic
 
-    @property
-    def torch_dtype(self) -> torch.dtype:
-        return DTYPES[self.dtype]
 
-    @property
-    def memory_format(self) -> str:
-        return "channels_last" if self.channels_last else "contiguous"
+@dataclass
+class LutConfig(LatencyConfig):
+    """`supernet lut build`: the latency settings and the space to measure."""
 
-    @property
-    def device(self) -> torch.device:
-        return torch.device("cuda" if self.target == "gpu" else "cpu")
+    space: Any = None  # chosen in lut.yaml's defaults (configs/space/*.yaml)
+
+
+def latency_config(node: Any = None, **overrides: Any) -> LatencyConfig:
+    """A checked `LatencyConfig` from a mapping (a config section, a table's record) and overrides."""
+    values = dict(OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node or {})
+    values.pop("space", None)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return OmegaConf.to_object(conform(values, LatencyConfig, "latency"))  # type: ignore[return-value]
+    except ConfigError as err:
+        raise LatencySettingsError(str(err)) from err
 
 
 def percentile_of(statistic: str) -> float:
@@ -105,13 +124,5 @@ def percentile_of(statistic: str) -> float:
         value = float(statistic[1:])
         if 0 <= value <= 100:
             return value
-    raise LatencySettingsError(f"statistic {statistic!r} is not 'median', 'min' or a percentile 'p<0-100>' "
+    raise LatencySettingsError(f"statistic={statistic!r}: choose 'median', 'min' or a percentile 'p<0-100>' "
                                "such as 'p10'")
-
-
-def require_target(target: str) -> None:
-    """Raise the one-line explanation when `target` cannot be measured on this machine."""
-    if target == "gpu" and not torch.cuda.is_available():
-        raise TargetUnavailableError(
-            "--target gpu: no CUDA device on this machine; build the table on the GPU machine "
-            "(`supernet lut build --target gpu` there) and pass the file to search with `--lut FILE`")

@@ -94,7 +94,7 @@ def run_search(run_dir: str | Path, target: str, settings: SearchSettings, *, lu
     run_dir = Path(run_dir)
     space = space_from_config(read_run_config(run_dir))
     # Cheap checks first: a missing target or an impossible limit fails before any data or weights load.
-    table = table if table is not None else load_table(space, target, lut, dict(settings.latency))
+    table = table if table is not None else load_table(space, target, lut, settings.latency)
     table_target = getattr(table, "fingerprint", {}).get("target")
     if table_target not in (None, target):
         raise SearchError(f"the latency table {getattr(table, 'path', '')} was measured on a {table_target} "

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from supernet.latency import LatencyConfig, LatencySettingsError, latency_config
 from supernet.search.errors import SearchConfigError
 
 # Every objective is a field of a candidate; all but accuracy are minimised.
@@ -52,7 +53,7 @@ class SearchSettings:
     constraints: tuple[tuple[str, float], ...] = ()  # (key, limit) for the limits that are set
     evaluation: EvaluationSettings = EvaluationSettings()
     predictor: PredictorSettings = PredictorSettings()
-    latency: tuple[tuple[str, Any], ...] = ()  # options of `get_table` when no table file is given
+    latency: LatencyConfig = field(default_factory=LatencyConfig)  # how a table is found or built here
     measure_front: str = "auto"
     measure_repeats: int | None = None
     progress: str | bool = "auto"
@@ -105,13 +106,20 @@ class SearchSettings:
                 min_train=_int(predictor.get("min_train", 16), "predictor.min_train", 2),
                 ridge=_number(predictor.get("ridge", 1.0), "predictor.ridge", minimum=0.0),
             ),
-            latency=tuple(sorted(_section(node, "latency").items())),
+            latency=_latency(_section(node, "latency")),
             measure_front=_choice(str(measure.get("front", "auto")).lower(), "measure.front",
                                   ("auto", "true", "false")),
             measure_repeats=_optional_int(measure.get("repeats"), "measure.repeats"),
             progress=node.get("progress", "auto"),
             out_dir=node.get("out_dir"),
         )
+
+
+def _latency(node: Mapping[str, Any]) -> LatencyConfig:
+    try:
+        return latency_config(node)
+    except LatencySettingsError as err:
+        raise SearchConfigError(f"search: {err}") from err
 
 
 def _section(node: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -192,7 +192,7 @@ def test_pick_from_a_hand_written_front_with_folded_bn(run_dir: Path, exported: 
     out = tmp_path / "picked"
     measured = []
 
-    def fake_measure(model, resolution, target, in_channels, lut):  # the timing is tested with the tables
+    def fake_measure(model, resolution, target, in_channels, lut, onnx_file):  # tested with the tables
         measured.append((resolution, target, type(model).__name__, in_channels, lut))
         return 1.25, "by a stand-in"
 
@@ -289,3 +289,15 @@ def test_a_file_that_does_not_match_fails_the_export_and_leaves_nothing(run_dir:
         export_child(ExportRequest(run_dir=run_dir, arch=str(arch), out=out, formats=("torchscript",)))
     assert not out.exists() and list((tmp_path / "exports").iterdir()) == []
     assert issubclass(VerificationError, ExportError)
+
+
+def test_the_card_times_the_written_model_onnx_in_onnxruntime(run_dir: Path, arch: Arch, runner: CliRunner,
+                                                              tmp_path: Path):
+    out = tmp_path / "onnx-only"
+    result = invoke(runner, "export", run_dir, "--arch", str(arch), "--formats", "onnx", "--out", out,
+                    "--target", "cpu")
+    assert result.exit_code == 0, one_line(result)
+    card = json.loads((out / "card.json").read_text())
+    assert card["latency_ms_measured"] > 0
+    how = card["latency"]["measured_how"]
+    assert how.startswith("the written model.onnx on cpu") and "onnxruntime" in how, how

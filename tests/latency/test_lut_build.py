@@ -1,26 +1,22 @@
 import json
 from collections import Counter
-from dataclasses import replace
 
 import pytest
 from lut_support import TINY_SPACE, FakeMeasurer
 
 from supernet.latency import (
-    CalibrationPlan,
     LatencySettingsError,
     LatencyTable,
     LatencyTableError,
     build_table,
+    partial_path,
     reachable_layers,
 )
-from supernet.latency.build import partial_path
 from supernet.space import SearchSpace
-
-PLAN = CalibrationPlan(children=12)
 
 
 def _build(space, out, measurer, **kwargs):
-    return build_table(space, measurer, out, PLAN, progress=False, layers_per_group=8, children_per_group=4,
+    return build_table(space, measurer, out, progress=False, layers_per_group=8, children_per_group=4,
                        **kwargs)
 
 
@@ -40,8 +36,7 @@ def test_an_interrupted_build_resumes_measuring_nothing_twice(tiny_space, tmp_pa
 
     second = FakeMeasurer()
     table = _build(tiny_space, out, second)
-    sweeps = second.settings.sweeps
-    assert sweeps == 2
+    sweeps = second.cfg.sweeps
     keys = [layer.key() for layer in reachable_layers(tiny_space)]
     assert first.layers + second.layers == Counter({k: sweeps for k in keys})  # once per sweep, no more
     both = first.children + second.children
@@ -50,7 +45,7 @@ def test_an_interrupted_build_resumes_measuring_nothing_twice(tiny_space, tmp_pa
 
     uninterrupted = _build(tiny_space, tmp_path / "whole.json", FakeMeasurer())
     assert table.entries == uninterrupted.entries
-    assert table.calibration == uninterrupted.calibration
+    assert table.fit == uninterrupted.fit
     assert LatencyTable.load(out).entries == uninterrupted.entries
 
 
@@ -66,18 +61,21 @@ def test_progress_is_written_every_few_seconds(tiny_space, tmp_path):
             return super().time_layers(layers)
 
     ticks = iter(range(0, 10_000, 3))  # each clock reading is 3 s later: a save every other group
-    _build(tiny_space, out, Watching(), save_every_s=5.0, clock=lambda: next(ticks))
+    _build(tiny_space, out, Watching(save_every_s=5.0), clock=lambda: next(ticks))
     assert len(seen) == 24 and seen[0] == 0 and seen == sorted(seen)
-    # saved after groups 1, 3, 5 ... (6 s, 12 s ... after the last save), not after every group
-    assert 0 < max(seen) < 180 and seen[1:5] == [8, 8, 24, 24] and len(set(seen)) == 13
+    # saved after groups 2, 4, 6 ... (6 s after the last save), not after every group
+    assert 0 < max(seen) < 180 and seen[1:5] == [0, 16, 16, 32] and len(set(seen)) == 12
 
 
-def test_a_partial_build_from_another_device_is_refused(tiny_space, tmp_path):
+def test_a_partial_build_from_another_device_or_settings_is_refused(tiny_space, tmp_path):
     out = tmp_path / "tiny.json"
     with pytest.raises(KeyboardInterrupt):
         _build(tiny_space, out, FakeMeasurer(interrupt_after=3))
     with pytest.raises(LatencyTableError, match=rf"{partial_path(out)}.*another cpu.*delete it"):
         _build(tiny_space, out, FakeMeasurer(device="another cpu"))
+    with pytest.raises(LatencyTableError, match=r"other settings \(paired=False then, True now, "
+                                                r"statistic='median' then, 'min' now\).*delete it"):
+        _build(tiny_space, out, FakeMeasurer(statistic="min", paired=True))
     partial_path(out).write_text("{trunc")
     with pytest.raises(LatencyTableError, match=rf"{partial_path(out)} cannot be resumed"):
         _build(tiny_space, out, FakeMeasurer())
@@ -93,57 +91,25 @@ def test_a_space_too_small_to_hold_children_out_is_refused(tmp_path):
 def test_a_paired_build_counts_in_the_reference_latency_of_the_whole_build(tiny_space, tmp_path):
     plain = _build(tiny_space, tmp_path / "plain.json", FakeMeasurer())
     assert "reference_ms" not in plain.measure
-
-    # the stand-in's values were counted in a unit of 0.5 ms (the reference when timing began); over the
-    # whole build the reference ran 0.6 ms: the table is rescaled to that, and says so
-    paired = FakeMeasurer()
-    paired.settings = replace(paired.settings, paired=True)
-    paired.unit_ms, paired.reference_now_ms = 0.5, 0.6
+    # paired values are ratios; the reference ran 0.6 ms over the build, which is the table's unit
+    paired = FakeMeasurer(paired=True)
+    paired.reference_now_ms = 0.6
     table = _build(tiny_space, tmp_path / "paired.json", paired)
+    assert paired.reference_plan == tiny_space.layers(tiny_space.min())
     assert table.measure["reference_ms"] == pytest.approx(0.6)
-    assert paired.unit_ms == pytest.approx(0.6)  # what it times next counts in the table's unit
-    assert table.entries == pytest.approx({k: 1.2 * v for k, v in plain.entries.items()})
+    assert table.entries == pytest.approx({k: 0.6 * v for k, v in plain.entries.items()})
     loaded = LatencyTable.load(tmp_path / "paired.json")
-    assert loaded.measure["reference_ms"] == pytest.approx(0.6)
-    assert loaded.predict(tiny_space.max()) == pytest.approx(1.2 * plain.predict(tiny_space.max()))
-    # paired against the space's smallest child, and the file says so, for whoever measures in its unit
-    smallest = tiny_space.layers(tiny_space.min())
-    assert paired.reference_plan == smallest and loaded.measure["reference"] == "smallest_child"
-    assert loaded.reference_plan() == smallest and plain.reference_plan() is None
+    assert loaded.predict(tiny_space.max()) == pytest.approx(0.6 * plain.predict(tiny_space.max()))
 
 
-def test_a_resumed_paired_build_keeps_counting_in_its_first_unit(tiny_space, tmp_path):
+def test_a_resumed_paired_build_keeps_the_reference_times_of_its_first_part(tiny_space, tmp_path):
     out = tmp_path / "tiny.json"
-    first = FakeMeasurer(interrupt_after=5)
-    first.unit_ms = 0.5
+    first = FakeMeasurer(interrupt_after=12, paired=True)  # the whole first sweep of blocks, at 0.5 ms
+    first.reference_now_ms = 0.5
     with pytest.raises(KeyboardInterrupt):
         _build(tiny_space, out, first)
-    assert json.loads(partial_path(out).read_text())["unit_ms"] == 0.5
-
-    units_seen: list[float | None] = []
-
-    class Recording(FakeMeasurer):
-        def time_children(self, plans):
-            units_seen.append(self.unit_ms)
-            return super().time_children(plans)
-
-    second = Recording()
-    second.reference_now_ms = 0.55
+    assert json.loads(partial_path(out).read_text())["reference_ms"] == [0.5] * 12
+    second = FakeMeasurer(paired=True)
+    second.reference_now_ms = 0.7  # the other 20 groups
     table = _build(tiny_space, out, second)
-    # told before it timed anything, so old and new values share the unit; then the table's
-    assert units_seen and set(units_seen) == {0.5}
-    assert table.measure["reference_ms"] == pytest.approx(0.55) and second.unit_ms == pytest.approx(0.55)
-    plain = _build(tiny_space, tmp_path / "plain.json", FakeMeasurer())
-    assert table.entries == pytest.approx({k: 1.1 * v for k, v in plain.entries.items()})
-
-
-def test_a_partial_build_measured_with_other_settings_is_refused(tiny_space, tmp_path):
-    out = tmp_path / "tiny.json"
-    with pytest.raises(KeyboardInterrupt):
-        _build(tiny_space, out, FakeMeasurer(interrupt_after=3))
-    other = FakeMeasurer()
-    other.settings = replace(other.settings, statistic="min", paired=True, reference="fixed_network")
-    with pytest.raises(LatencyTableError, match=r"other settings \(paired=False then, True now, "
-                                                r"reference='smallest_child' then, 'fixed_network' now, "
-                                                r"statistic='median' then, 'min' now\).*delete it"):
-        _build(tiny_space, out, other)
+    assert table.measure["reference_ms"] == pytest.approx(0.7)  # the median over all 32 groups

@@ -3,9 +3,8 @@ import random
 import pytest
 
 from supernet.config import compose_config, space_from_config
-from supernet.latency import reachable_layers
-from supernet.latency.errors import LatencySettingsError
-from supernet.latency.space_io import restrict_resolutions, space_hash, space_to_dict
+from supernet.latency import LatencySettingsError, reachable_layers, restrict_resolutions
+from supernet.latency.table import space_hash, space_to_dict
 from supernet.space import SearchSpace, SpaceSpec
 
 

@@ -1,191 +1,177 @@
-import numpy as np
+import builtins
+
+import onnx
 import pytest
 import torch
-from torch import nn
 
-from supernet.latency import LatencySettingsError, Measurer, MeasureSettings, measure_child_latency
+from supernet.config import compose_config
+from supernet.latency import (
+    LatencyConfig,
+    LatencySettingsError,
+    Measurer,
+    Runtime,
+    latency_config,
+    open_runtime,
+)
 from supernet.latency import measure as measure_module
-from supernet.latency.reference import smallest_child_plan
-from supernet.latency.settings import percentile_of
-from supernet.models.static import build_child
+from supernet.latency import runtimes as runtimes_module
+from supernet.onnx_io import ONNX_OPSET
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-class _Clock:
-    """perf_counter stand-in: call k of a timed pair lasts durations[k] ms."""
+class _Calls(Runtime):
+    """A runtime whose graphs are names: each call is recorded, nothing runs."""
 
-    def __init__(self, durations_ms):
-        self.durations = iter(durations_ms)
-        self.now = 0.0
-        self.starting = True
+    takes_onnx = False
 
-    def __call__(self) -> float:
-        if not self.starting:
-            self.now += next(self.durations) / 1e3
-        self.starting = not self.starting
-        return self.now
+    def __init__(self, cfg, calls):
+        super().__init__(cfg)
+        self.calls = calls
+
+    def prepare(self, graph, input_shape):
+        return lambda: self.calls.append(graph.name)
+
+    def identity(self):
+        return {"runtime": "calls"}
+
+
+class _Named(torch.nn.Module):
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+
+
+def _measurer(monkeypatch, timestamps, calls, **settings):
+    monkeypatch.setattr(measure_module, "open_runtime", lambda cfg: _Calls(cfg, calls))
+    monkeypatch.setattr(measure_module.time, "perf_counter", iter(timestamps).__next__)
+    return Measurer(latency_config(warmup=0, **settings))
+
+
+def _cases(*names):
+    return [(lambda n=n: _Named(n), 1, 8, None) for n in names]
 
 
 def test_samples_are_interleaved_and_summarized_by_the_statistic(monkeypatch):
-    calls: list[str] = []
-
-    class Named(nn.Module):
-        def __init__(self, name):
-            super().__init__()
-            self.name = name
-
-        def forward(self, x):
-            calls.append(self.name)
-            return x
-
-    # 2 modules x 6 repeats in 3 rounds: a gets 1..6 ms, b gets 10..60 ms, in the order they run; before
-    # that, a first pass that settles the process and is thrown away
+    # 2 things x 6 repeats in 3 rounds: a takes 1..6 ms, b 10..60 ms, in the order they run; before that,
+    # a first pass that settles the process and is thrown away
     durations = [999] * 12 + [1, 2, 10, 20, 30, 40, 3, 4, 5, 6, 50, 60]
-    monkeypatch.setattr(measure_module.time, "perf_counter", _Clock(durations))
-    settings = MeasureSettings(target="cpu", threads=1, repeats=6, warmup=0, rounds=3)
-    with Measurer(settings) as measurer:
-        cases = [(Named("a"), torch.zeros(1)), (Named("b"), torch.zeros(1))]
-        medians = measurer.time_cases(cases)
-    assert calls == list("aabbbbaaaabb") * 2  # round 2 runs backwards: a does not always follow b
-    assert medians == pytest.approx([3.5, 35.0])
-
-    monkeypatch.setattr(measure_module.time, "perf_counter", _Clock(durations))
-    low = MeasureSettings(target="cpu", threads=1, repeats=6, warmup=0, rounds=3, statistic="min")
-    with Measurer(low) as measurer:
-        assert measurer.time_cases(cases) == pytest.approx([1.0, 10.0])
+    stamps = [t for i, d in enumerate(durations) for t in (i, i + d / 1e3)]
+    for statistic, expected in (("median", [3.5, 35.0]), ("min", [1.0, 10.0])):
+        calls: list[str] = []
+        measurer = _measurer(monkeypatch, stamps, calls, repeats=6, rounds=3, statistic=statistic)
+        assert measurer.time_cases(_cases("a", "b")) == pytest.approx(expected)
+        assert calls == list("aabbbbaaaabb") * 2  # round 2 runs backwards: a does not always follow b
 
 
-def test_statistic_and_settings_are_validated():
-    assert [percentile_of(s) for s in ("median", "min", "p10")] == [50.0, 0.0, 10.0]
-    for bad, match in (({"statistic": "mean"}, "statistic 'mean'"), ({"dtype": "float64"}, "dtype 'float64'"),
-                       ({"threads": 0}, "threads must be"), ({"target": "tpu"}, "target 'tpu'"),
-                       ({"repeats": 0}, "repeats must be"),
-                       ({"paired": "yes"}, "paired must be true or false"),
-                       ({"reference": "resnet"}, "reference 'resnet' is not one of")):
-        with pytest.raises(LatencySettingsError, match=match):
-            MeasureSettings(**bad)
+def test_paired_timing_keeps_the_ratio_to_the_reference(monkeypatch, tiny_space):
+    # each pair: the reference, then the thing; the machine runs at half speed in the second half
+    pairs = [(1.0, 2.0)] * 4 + [(2.0, 4.0)] * 4
+    stamps = []
+    for i, (ref, mine) in enumerate(pairs * 2):  # settling pass, then the kept one
+        stamps += [10 * i, 10 * i + ref / 1e3, 10 * i + (ref + mine) / 1e3]
+    calls: list[str] = []
+    measurer = _measurer(monkeypatch, stamps, calls, repeats=8, rounds=1, paired=True)
+    monkeypatch.setattr(measure_module, "build_child", lambda plan: _Named("reference"))
+    measurer.pair_with(tiny_space.layers(tiny_space.min()))
+    assert measurer.time_cases(_cases("a")) == pytest.approx([2.0])  # a ratio: twice the reference
+    assert measurer.reference_ms() == pytest.approx(1.5)
+    assert calls[:2] == ["reference", "a"]
+    measurer.unit_ms = 0.5
+    monkeypatch.setattr(measure_module.time, "perf_counter", iter(stamps[24:]).__next__)
+    assert measurer.time_cases(_cases("a")) == pytest.approx([1.0])  # in the table's unit: milliseconds
 
 
-def test_measurer_sets_and_restores_threads():
+def test_onnxruntime_times_a_block_and_a_whole_child_as_export_writes_them(tiny_space):
+    cfg = latency_config(threads=1, repeats=6, warmup=2, rounds=2)
+    layer = tiny_space.layers(tiny_space.min())[2]
+    with Measurer(cfg) as measurer:
+        assert measurer.runtime.name == "onnxruntime" and measurer.runtime.takes_onnx
+        [block_ms] = measurer.time_layers([layer])
+        exported_s = measurer.export_s
+        [again_ms] = measurer.time_layers([layer])
+        assert measurer.export_s == exported_s  # exported once, kept by key for the next sweeps
+        [child_ms] = measurer.time_children([tiny_space.layers(tiny_space.min())])
+        fingerprint = measurer.fingerprint()
+    assert 0 < block_ms < child_ms and again_ms > 0
+    graph = onnx.load_from_string(measurer._graphs[layer.key()])
+    assert graph.opset_import[0].version == ONNX_OPSET and graph.graph.input[0].name == "images"
+    assert graph.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # the dynamic batch axis of export
+    assert fingerprint["runtime"] == "onnxruntime" and fingerprint["providers"] == ["CPUExecutionProvider"]
+    assert fingerprint["runtime_version"] and fingerprint["threads"] == 1
+    assert fingerprint["precision"] == "float32"
+    assert fingerprint["graph_optimization"] == "all" and "memory_format" not in fingerprint
+
+
+def test_the_torch_runtime_times_eager_modules_and_restores_threads(tiny_space):
     before = torch.get_num_threads()
-    with Measurer(MeasureSettings(target="cpu", threads=1)):
+    with Measurer(latency_config(runtime="torch", threads=1, repeats=4, warmup=1, rounds=1)) as measurer:
         assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
+        [ms] = measurer.time_children([tiny_space.layers(tiny_space.min())])
+        fingerprint = measurer.fingerprint()
+    assert torch.get_num_threads() == before and ms > 0 and measurer.export_s == 0
+    assert fingerprint["runtime"] == "torch" and fingerprint["memory_format"] == "channels_last"
 
 
-def test_measure_child_latency_leaves_the_model_alone(tiny_space):
-    model = build_child(tiny_space.layers(tiny_space.min()))
-    ms = measure_child_latency(model, 16, "cpu", threads=1, repeats=4, warmup=1, rounds=2)
-    assert 0 < ms < 1000
-    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    assert conv.weight.is_contiguous() and model.training  # the copy was converted, not the caller's model
+def test_every_default_is_written_once():
+    assert latency_config(compose_config("lut")) == LatencyConfig() == latency_config()
+    assert LatencyConfig().resolved_runtime == "onnxruntime"
+    gpu = LatencyConfig(target="gpu")
+    assert (gpu.resolved_runtime, gpu.resolved_precision) == ("tensorrt", "float16")
 
 
-def test_layers_run_in_the_deployment_format(tiny_space):
-    layer = next(layer for layer in tiny_space.layers(tiny_space.max()) if layer.kind == "mbconv")
-    settings = MeasureSettings(target="cpu", threads=1, repeats=1, warmup=0, rounds=1, dtype="bfloat16")
-    with Measurer(settings) as measurer:
-        module, x = measurer.case(nn.Conv2d(layer.cin, 8, 3), layer.cin, layer.resolution)
-        assert len(measurer.time_layers([layer])) == 1
-    assert x.dtype == torch.bfloat16 and tuple(x.shape) == (1, layer.cin, layer.resolution, layer.resolution)
-    assert x.is_contiguous(memory_format=torch.channels_last)
-    assert module.weight.dtype == torch.bfloat16 and not module.training
-    assert module.weight.is_contiguous(memory_format=torch.channels_last)
+@pytest.mark.parametrize("values, message", [
+    ({"threads": 0}, "latency.threads=0: must be at least 1"),
+    ({"runtime": "openvino"}, "latency.runtime='openvino': choose one of"),
+    ({"statistic": "mean"}, "statistic='mean': choose 'median', 'min'"),
+    ({"repeats": "many"}, "repeats"),
+    ({"fit": {"children": 1}}, "latency.fit.children=1: must be at least 2"),
+])
+def test_bad_settings_are_one_line_errors(values, message):
+    with pytest.raises(LatencySettingsError, match=message.replace("(", r"\(")) as err:
+        latency_config(values)
+    assert "\n" not in str(err.value)
 
 
-class _Machine:
-    """A perf_counter whose time passes only while a `Busy` module runs, at the machine's present speed."""
+def test_a_missing_runtime_package_names_what_to_install(monkeypatch):
+    real_import = builtins.__import__
 
-    def __init__(self):
-        self.now = 0.0
-        self.speed = 1.0
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
 
-    def __call__(self) -> float:
-        return self.now
-
-
-class Busy(nn.Module):
-    """Runs `ms` milliseconds at speed 1; a module that opens a pair can first move the machine to a new
-    phase (`phases`: the speeds it cycles through), which then lasts for the whole pair."""
-
-    def __init__(self, machine: _Machine, ms: float, phases: tuple[float, ...] = ()):
-        super().__init__()
-        self.machine, self.ms, self.phases, self.calls = machine, ms, phases, 0
-
-    def forward(self, x):
-        if self.phases:
-            self.machine.speed = self.phases[self.calls % len(self.phases)]
-        self.calls += 1
-        self.machine.now += self.ms * self.machine.speed / 1e3
-        return x
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    with pytest.raises(LatencySettingsError, match=r"^runtime=onnxruntime needs it: pip install onnxruntime$"
+                       ):
+        open_runtime(latency_config())
 
 
-@pytest.mark.parametrize("statistic", ["median", "min"])
-def test_paired_timing_cancels_the_speed_of_the_moment(monkeypatch, statistic):
-    machine = _Machine()
-    monkeypatch.setattr(measure_module.time, "perf_counter", machine)
-    # the machine changes speed from one pair of calls to the next, as a shared VM does
-    phases = (1.0, 1.3, 2.0, 1.1, 1.6)
-    monkeypatch.setattr(measure_module, "reference_network", lambda: Busy(machine, 0.5, phases))
-    x = torch.zeros(1)
-    cases = [(Busy(machine, 1.0), x), (Busy(machine, 3.0), x)]
-    settings = dict(target="cpu", threads=1, repeats=10, warmup=1, rounds=2, statistic=statistic,
-                    reference="fixed_network")
-
-    with Measurer(MeasureSettings(**settings, paired=True)) as measurer:
-        first = measurer.time_cases(cases)
-        # the reference's own latency is the unit: its statistic over the samples after the settling pass
-        reference = np.percentile([0.5 * s for s in phases] * 4, percentile_of(statistic))
-        assert measurer.unit_ms == pytest.approx(reference)
-        assert first == pytest.approx([reference * 2.0, reference * 6.0])  # 1 and 3 ms = 2 and 6 references
-        phases_now = tuple(2 * s for s in phases)  # twice as slow: the unit stays, so do the values
-        measurer._reference[0].phases = phases_now
-        mark = measurer.reference_count()
-        assert mark == 20  # 2 cases x 10 repeats
-        assert measurer.time_cases(cases) == pytest.approx(first)
-        # what the reference runs in now shows in its own latency: over both timings, or since the mark
-        q = percentile_of(statistic)
-        both = [0.5 * s for s in phases + phases_now] * 4
-        assert measurer.reference_ms() == pytest.approx(np.percentile(both, q))
-        assert measurer.reference_ms(since=mark) == pytest.approx(2 * reference)
-
-    machine.speed = 1.0
-    with Measurer(MeasureSettings(**settings, paired=False)) as measurer:
-        plain = measurer.time_cases(cases)
-        machine.speed = 2.0
-        assert measurer.time_cases(cases) == pytest.approx([2 * v for v in plain])  # unpaired: it follows
+def test_gpu_runtimes_without_their_providers_name_what_to_install(monkeypatch):
+    monkeypatch.setattr(runtimes_module.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr("onnxruntime.get_available_providers", lambda: ["CPUExecutionProvider"])
+    trt = r"no TensorrtExecutionProvider: pip install 'supernet\[tensorrt\]'"
+    with pytest.raises(LatencySettingsError, match=trt):
+        open_runtime(latency_config(target="gpu"))
+    with pytest.raises(LatencySettingsError, match="no CUDAExecutionProvider: pip install onnxruntime-gpu"):
+        open_runtime(latency_config(target="gpu", runtime="onnxruntime"))
+    with pytest.raises(LatencySettingsError, match="precision=float16: runtime=onnxruntime runs the export"):
+        open_runtime(latency_config(precision="float16"))
+    with pytest.raises(LatencySettingsError, match="runtime=tensorrt runs on --target gpu"):
+        open_runtime(latency_config(runtime="tensorrt"))
 
 
-def test_a_measurer_can_be_told_its_unit(monkeypatch):
-    machine = _Machine()
-    monkeypatch.setattr(measure_module.time, "perf_counter", machine)
-    monkeypatch.setattr(measure_module, "reference_network", lambda: Busy(machine, 0.5))
-    settings = MeasureSettings(target="cpu", threads=1, repeats=4, warmup=0, rounds=1, paired=True,
-                               reference="fixed_network")
-    with Measurer(settings) as measurer:
-        measurer.unit_ms = 0.25  # say, a table's: values are counted in it, whatever the reference runs now
-        assert measurer.time_cases([(Busy(machine, 1.5), torch.zeros(1))]) == pytest.approx([0.75])
-        assert measurer.unit_ms == 0.25 and measurer.reference_ms() == pytest.approx(0.5)
-        measurer.pair_with([])  # after timing: harmless, the fixed network is the reference whatever the plan
-
-
-def test_paired_timing_of_real_modules_orders_them_by_cost(tiny_space):
-    settings = MeasureSettings(target="cpu", threads=1, repeats=12, warmup=2, rounds=2, paired=True)
-    small, large = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 64, 3, padding=1)
-    smallest = smallest_child_plan(tiny_space)
-    with Measurer(settings) as measurer:
-        cases = [measurer.case(small, 8, 32), measurer.case(large, 8, 32)]
-        with pytest.raises(LatencySettingsError, match=r"call pair_with.*or set reference=fixed_network"):
-            measurer.time_cases(cases)  # the space's smallest child is the default reference: which space?
-        measurer.pair_with(smallest)
-        ms_small, ms_large = measurer.time_cases(cases)
-        assert measurer.unit_ms is not None and 0 < measurer.unit_ms < 100
-        measurer.pair_with(smallest)  # the same reference again is fine, another one is not
-        with pytest.raises(RuntimeError, match="already timed against another reference"):
-            measurer.pair_with(tiny_space.layers(tiny_space.max()))
-    assert 0 < ms_small < ms_large  # 8x the output channels: the ratio to the reference shows it
-
-    # the reference really is that child: a case of the very same child is worth one unit
-    with Measurer(settings) as measurer:
-        measurer.pair_with(smallest)
-        twin = measurer.case(build_child(smallest), smallest[0].cin, smallest[0].resolution)
-        assert measurer.time_cases([twin])[0] == pytest.approx(measurer.unit_ms, rel=0.15)
+@pytest.mark.cuda
+@cuda
+@pytest.mark.parametrize("runtime, precision", [("onnxruntime", "float32"), ("tensorrt", "float16"),
+                                                ("torch", "float16")])
+def test_gpu_runtimes_time_a_block_and_a_child(tiny_space, runtime, precision):
+    cfg = latency_config(target="gpu", runtime=runtime, precision=precision, repeats=10, warmup=3, rounds=2)
+    plan = tiny_space.layers(tiny_space.max())
+    with Measurer(cfg) as measurer:
+        block_ms, = measurer.time_layers([plan[3]])
+        child_ms, = measurer.time_children([plan])
+        fingerprint = measurer.fingerprint()
+    assert 0 < block_ms < child_ms
+    assert fingerprint["runtime"] == runtime and fingerprint["precision"] == precision
+    assert fingerprint["threads"] is None and fingerprint["device"] == torch.cuda.get_device_name()

@@ -34,7 +34,8 @@ def test_search_with_a_real_cpu_table_measures_the_front(run_dir, tmp_path):
     kept = [o for o in SEARCH_OVERRIDES if not o.startswith(("constraints.", "generations=", "predictor."))]
     args = ["search", str(run_dir), "--target", "cpu", "--max-latency-ms", "1000", *kept,
             "generations=1", f"out_dir={out}", f"latency.cache_dir={tmp_path / 'luts'}", "latency.threads=1",
-            "latency.repeats=2", "latency.warmup=1", "latency.rounds=1", "latency.calibration.children=4"]
+            "latency.repeats=2", "latency.warmup=1", "latency.rounds=1", "latency.fit.children=4",
+            "latency.runtime=torch"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, one_line(result)
     [table_path] = (tmp_path / "luts").glob("cpu-*.json")
@@ -59,7 +60,7 @@ def test_gpu_search_evaluates_on_cuda_and_measures_the_front(run_dir, tmp_path):
     kept = [o for o in SEARCH_OVERRIDES if not o.startswith(("constraints.", "generations=", "predictor."))]
     args = ["search", str(run_dir), "--target", "gpu", *kept, "generations=1", f"out_dir={out}",
             "evaluation.device=cuda", f"latency.cache_dir={tmp_path / 'luts'}", "latency.repeats=5",
-            "latency.warmup=2", "latency.rounds=1", "latency.calibration.children=4"]
+            "latency.warmup=2", "latency.rounds=1", "latency.fit.children=4", "latency.runtime=torch"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, one_line(result)
     pareto = json.loads((out / "pareto.json").read_text())
