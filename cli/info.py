@@ -7,7 +7,6 @@ import json
 import typer
 from rich.table import Table
 
-from supernet.config import compose_config, space_from_config
 from supernet_cli.common import console, user_errors
 
 
@@ -17,6 +16,8 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
 ) -> None:
     """Show a search space: its elastic choices, number of children, params and FLOPs of max/min."""
+    from supernet.config import compose_config, space_from_config
+
     space = space_from_config(compose_config("train", overrides or []))
     summary = space.describe()
     extremes = {name: {"arch": str(arch), "params": space.params(arch), "flops": space.flops(arch)}

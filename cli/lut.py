@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from supernet.config import compose_config, space_from_config
-from supernet.latency import (
-    LatencyTable,
-    Measurer,
-    build_table,
-    cached_table_path,
-    describe,
-    graph_cache,
-    latency_config,
-    measurer_for,
-    partial_path,
-    require_target,
-    restrict_resolutions,
-    space_tag,
-    validate_table,
-)
 from supernet_cli.common import console, err_console, user_errors
+
+if TYPE_CHECKING:
+    from supernet.latency import LatencyTable
 
 lut_app = typer.Typer(help="Latency lookup tables: build on the target in its runtime, validate, show.",
                       no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -44,6 +31,18 @@ def build(
                                                      "space=ofa_mbv3 resolutions=[160] threads=2"),
 ) -> None:
     """Measure every block configuration of a space in the target's runtime, fit, write the table."""
+    from supernet.config import compose_config, space_from_config
+    from supernet.latency import (
+        Measurer,
+        build_table,
+        cached_table_path,
+        graph_cache,
+        latency_config,
+        partial_path,
+        require_target,
+        restrict_resolutions,
+    )
+
     require_target(target)
     extra = [f"target={target}"] + ([f"runtime={runtime}"] if runtime else [])
     cfg = compose_config("lut", [*(overrides or []), *extra])
@@ -72,6 +71,8 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="print only the full JSON report"),
 ) -> None:
     """Re-measure fresh children end to end in the table's runtime and compare with its prediction."""
+    from supernet.latency import LatencyTable, measurer_for, validate_table
+
     table = LatencyTable.load(file)
     with measurer_for(table, repeats=repeats, sweeps=sweeps) as measurer:
         report = validate_table(table, measurer, children=children, seed=seed)
@@ -90,6 +91,8 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
 ) -> None:
     """Summarize a table: fingerprint, runtime, space, entries, fit error, predicted max/min child."""
+    from supernet.latency import LatencyTable
+
     table = LatencyTable.load(file)
     if as_json:
         typer.echo(json.dumps(_summary(table)))
@@ -98,6 +101,8 @@ def show(
 
 
 def _summary(table: LatencyTable) -> dict[str, Any]:
+    from supernet.latency import space_tag
+
     space = table.space
     return {
         "file": str(table.path),
@@ -126,6 +131,8 @@ def _error_table(title: str, reports: dict[str, dict[str, float]]) -> Table:
 
 
 def _print_summary(table: LatencyTable) -> None:
+    from supernet.latency import describe
+
     s = _summary(table)
     console.print(f"[bold]{s['file']}[/]: {s['entries']} blocks of space {s['space']} at resolutions "
                   f"{s['resolutions']}", highlight=False, soft_wrap=True)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import typer
 
-from supernet.config import compose_config
 from supernet.errors import SupernetError
 from supernet_cli.common import console, fail, user_errors
 
@@ -22,6 +21,7 @@ def train(
     resume: Path = typer.Option(None, "--resume", help="continue the run in this directory"),
 ) -> None:
     """Train a weight-sharing supernet (BigNAS sandwich rule or Once-for-All progressive shrinking)."""
+    from supernet.config import compose_config
     from supernet.run.directory import config_for_resume, default_run_dir
     from supernet.train.distributed import agree, distributed_session
     from supernet.train.loop import train as run_training
