@@ -41,11 +41,10 @@ def load_avg() -> str:
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
-def build(space: SearchSpace, runtime: str, out: Path, graph_dir: Path | None,
-          args: argparse.Namespace) -> tuple[LatencyTable, float]:
+def build(space: SearchSpace, runtime: str, out: Path, graph_dir: Path | None, args: argparse.Namespace,
+          repeats: int | None = None, sweeps: int | None = None) -> tuple[LatencyTable, float]:
     cfg = latency_config(runtime=runtime, threads=args.threads, paired=args.paired == "true",
-                         **({"repeats": args.repeats} if args.repeats else {}),
-                         **({"sweeps": args.sweeps} if args.sweeps else {}))
+                         repeats=repeats or args.repeats, sweeps=sweeps or args.sweeps)
     out.unlink(missing_ok=True)
     partial_path(out).unlink(missing_ok=True)  # time a full build, not a resumed one
     print(f"[{runtime}] building, load {load_avg()}", flush=True)
@@ -87,6 +86,10 @@ def main() -> None:
     parser.add_argument("--sweeps", type=int, default=None, help="default: the schema's")
     parser.add_argument("--compare-torch", default="true", choices=("true", "false"),
                         help="also build a torch-eager table and rank the same measured times with it")
+    parser.add_argument("--torch-repeats", type=int, default=None,
+                        help="the eager table's repeats (default: as the table's); eager timing is slow "
+                             "on a busy machine")
+    parser.add_argument("--torch-sweeps", type=int, default=None, help="the eager table's sweeps")
     parser.add_argument("--graph-dir", default=None,
                         help="keep exported graphs here across runs (default: a fresh folder, so build_s "
                              "includes every export); an empty folder the first time, to time the exports")
@@ -109,9 +112,12 @@ def main() -> None:
               flush=True)
     result = {"runtime": args.runtime, "space": args.space, "build_s": build_s, "validation": report,
               "fit": table.fit_report, "loadavg_end": load_avg()}
+    result_path = out_dir / f"result-{args.runtime}.json"
+    result_path.write_text(json.dumps(result, indent=1) + "\n")  # kept should the comparison be stopped
     measured = [c["measured_ms"] for c in report["children"]]
     if args.compare_torch == "true" and args.runtime != "torch":
-        eager, eager_build_s = build(space, "torch", out_dir / "torch.json", None, args)
+        eager, eager_build_s = build(space, "torch", out_dir / "torch.json", None, args,
+                                     repeats=args.torch_repeats, sweeps=args.torch_sweeps)
         eager_pred = [eager.predict(Arch.parse(c["arch"])) for c in report["children"]]
         tau = kendall_tau(eager_pred, measured)
         print(f"[torch] the eager table ranks the {args.runtime} times of the same children with tau "
@@ -120,7 +126,7 @@ def main() -> None:
         result["torch_table"] = {"build_s": eager_build_s, "kendall_vs_measured": tau,
                                  "vs_measured": error_report(eager_pred, measured)}
     rate = predict_rate(table)
-    (out_dir / f"result-{args.runtime}.json").write_text(json.dumps(result, indent=1) + "\n")
+    result_path.write_text(json.dumps(result, indent=1) + "\n")
     p = report["predicted"]
     print(f"lut runtime={args.runtime} mape={p['mape_pct']:.2f} within5={p['within5_pct']:.1f} "
           f"within10={p['within10_pct']:.1f} kendall={p['kendall_tau']:.3f} build_s={build_s:.1f} "
