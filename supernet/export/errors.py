@@ -15,3 +15,9 @@ class SelectionError(ExportError):
 
 class VerificationError(ExportError):
     """A written file does not reproduce the supernet child's outputs within tolerance."""
+
+
+def first_line(err: BaseException) -> str:
+    """`Type: first line of the message`: the part of a library's error that fits on a user's line."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__

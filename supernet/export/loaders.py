@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from supernet.export.errors import ExportError
+from supernet.export.errors import ExportError, first_line
 from supernet.export.writers import FORMATS
 
 Predictor = Callable[[Tensor], Tensor]
@@ -67,9 +67,13 @@ def load_format(export_dir: Path, fmt: str, card: dict[str, Any]) -> Predictor:
     if not path.is_file():
         raise ExportError(f"{path} does not exist; this export was written with --formats "
                           f"{','.join(card.get('formats', [])) or '?'}")
-    if fmt == "safetensors":
-        return load_safetensors(path, card)
-    return {"pt2": load_pt2, "torchscript": load_torchscript, "onnx": load_onnx}[fmt](path)
+    try:
+        if fmt == "safetensors":
+            return load_safetensors(path, card)
+        return {"pt2": load_pt2, "torchscript": load_torchscript, "onnx": load_onnx}[fmt](path)
+    except Exception as err:  # each runtime raises its own zoo of types for a damaged file
+        raise ExportError(f"{path} cannot be loaded as {fmt} ({first_line(err)}); the file is damaged or "
+                          "was not written by `supernet export`. Re-export the child") from err
 
 
 def _no_grad(module: Callable[[Tensor], Tensor]) -> Predictor:

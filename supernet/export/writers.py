@@ -2,10 +2,15 @@
 
 The example batch is only a trace input: every program format is written with a dynamic batch
 dimension (the self-check then runs other batch sizes through it to prove it).
+
+Every format is serialised in memory and written with one checked write (`atomic_write_data`): torch's
+zip writer (pt2, TorchScript), failing on a full disk, throws again from its destructor and aborts the
+process, and a known size lets a write that cannot fit be refused before the disk is touched.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from supernet.export.errors import ExportError
+from supernet.export.errors import ExportError, first_line
+from supernet.run.files import atomic_write_data
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
@@ -31,11 +37,11 @@ class Format:
 
 
 def write_safetensors(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     # BN's num_batches_tracked is kept so `load_state_dict(strict=True)` accepts the file.
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"format": "pt"})
+    atomic_write_data(path, save(state, metadata={"format": "pt"}))
     return {}
 
 
@@ -45,7 +51,9 @@ def _batch_dim() -> torch.export.Dim:
 
 def write_pt2(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
     program = torch.export.export(model, (example,), dynamic_shapes=({0: _batch_dim()},))
-    torch.export.save(program, str(path))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    atomic_write_data(path, buffer.getvalue())
     return {}
 
 
@@ -56,38 +64,42 @@ def write_torchscript(model: nn.Module, example: Tensor, path: Path) -> dict[str
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(model, example, check_trace=False)
-        traced.save(str(path))
+    atomic_write_data(path, traced.save_to_buffer())
     return {}
 
 
 def write_onnx(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
     """The torch.export-based (dynamo) exporter first; the TorchScript-based one if that fails."""
     try:
-        _onnx_dynamo(model, example, path)
-        return {"exporter": "dynamo", "opset": ONNX_OPSET}
+        data = _onnx_dynamo(model, example)
+        info = {"exporter": "dynamo", "opset": ONNX_OPSET}
     except Exception as err:  # the dynamo exporter fails in many ways (missing onnxscript, unsupported op)
-        path.unlink(missing_ok=True)
-        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
-    _onnx_legacy(model, example, path)
-    return {"exporter": "torchscript", "opset": ONNX_OPSET, "dynamo_failure": reason}
+        data = _onnx_legacy(model, example)
+        info = {"exporter": "torchscript", "opset": ONNX_OPSET, "dynamo_failure": first_line(err)}
+    atomic_write_data(path, data)
+    return info
 
 
-def _onnx_dynamo(model: nn.Module, example: Tensor, path: Path) -> None:
+def _onnx_dynamo(model: nn.Module, example: Tensor) -> bytes:
     import onnxscript  # noqa: F401  (the dynamo exporter needs it; fail here, clearly, if absent)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=True, verbose=False, opset_version=ONNX_OPSET,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_shapes=({0: _batch_dim()},), external_data=False, optimize=True)
+        program = torch.onnx.export(model, (example,), None, dynamo=True, verbose=False,
+                                    opset_version=ONNX_OPSET, input_names=[INPUT_NAME],
+                                    output_names=[OUTPUT_NAME], dynamic_shapes=({0: _batch_dim()},),
+                                    external_data=False, optimize=True)
+    return program.model_proto.SerializeToString()
 
 
-def _onnx_legacy(model: nn.Module, example: Tensor, path: Path) -> None:
+def _onnx_legacy(model: nn.Module, example: Tensor) -> bytes:
+    buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=ONNX_OPSET,
+        torch.onnx.export(model, (example,), buffer, dynamo=False, opset_version=ONNX_OPSET,
                           input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+    return buffer.getvalue()
 
 
 FORMATS: dict[str, Format] = {
