@@ -30,7 +30,7 @@ class DiskFullError(SupernetError):
 
     def __init__(self, path: Path, needed: int | None, free: int, unwritten: int | None = None) -> None:
         self.path, self.needed, self.free, self.unwritten = Path(path), needed, free, unwritten
-        if unwritten is not None:
+        if unwritten:  # 0: every byte was handed over, and the disk filled when they were flushed
             what = f"{human_bytes(unwritten)} could not be written"
         elif needed is not None:
             what = f"it needs {human_bytes(needed)}"
