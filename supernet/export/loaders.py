@@ -6,6 +6,7 @@ freshly built child (they hold weights, not a program), folded first when the ex
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,14 @@ PROGRAM_FORMATS = ("pt2", "torchscript", "onnx")
 
 
 def load_pt2(path: Path) -> Predictor:
-    module = torch.export.load(str(path)).module()
+    # torch logs a traceback for a file it cannot read before it raises; the raised error is enough.
+    log = logging.getLogger("torch.export")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        module = torch.export.load(str(path)).module()
+    finally:
+        log.setLevel(level)
     return _no_grad(module)
 
 
