@@ -37,3 +37,26 @@ def small_space() -> SearchSpace:
 @pytest.fixture(scope="session")
 def ofa_space() -> SearchSpace:
     return SearchSpace.from_yaml(CONFIG_DIR / "space" / "ofa_mbv3.yaml")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """`small_disk(size)`: a folder on a tmpfs of `size` bytes (a disk that fills); skipped where this
+    process may not mount one."""
+    import subprocess
+
+    mounts = []
+
+    def mount(size: int):
+        folder = tmp_path / f"disk{len(mounts)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+        mounts.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounts:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

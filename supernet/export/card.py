@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from supernet.export.errors import ExportError
+from supernet.run.files import sha256_file
 
 CARD_VERSION = 1
 
@@ -23,6 +24,22 @@ def read_card(export_dir: Path) -> dict[str, Any]:
         if key not in card:
             raise ExportError(f"{path} lacks '{key}'; re-export with this version of `supernet export`")
     return card
+
+
+def check_files(export_dir: Path, card: dict[str, Any]) -> None:
+    """Refuse, naming it, the first file whose size or sha256 differs from what card.json recorded."""
+    for fmt, info in card.get("files", {}).items():
+        path = Path(export_dir) / info["file"]
+        if not path.is_file():
+            raise ExportError(f"{path} ({fmt}) is missing; card.json lists it. Re-export the child")
+        size = path.stat().st_size
+        if size != info["bytes"]:
+            raise ExportError(f"{path} ({fmt}) is damaged: {size:,} bytes where card.json records "
+                              f"{info['bytes']:,}. Re-export the child")
+        digest = sha256_file(path)
+        if digest != info["sha256"]:
+            raise ExportError(f"{path} ({fmt}) is damaged: its sha256 {digest[:16]}... differs from "
+                              f"card.json's {info['sha256'][:16]}.... Re-export the child")
 
 
 def preprocessing(resolution: int, channels: int, mean, std, native_size: int) -> dict[str, Any]:

@@ -7,11 +7,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from supernet.errors import SupernetError, first_line
 from supernet.export.accuracy import top1
-from supernet.export.card import read_card
+from supernet.export.card import check_files, read_card
 from supernet.export.data import DEFAULT_EVAL_BATCH, labelled_batches, load_splits, split
 from supernet.export.errors import ExportError
 from supernet.export.loaders import PROGRAM_FORMATS, load_format
+from supernet.export.writers import FORMATS
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ def evaluate_export(export_dir: Path, split_name: str = "test", fmt: str | None 
     fmt = fmt or default_format(card)
     if fmt not in card["formats"]:
         raise ExportError(f"--format {fmt}: this export holds {', '.join(card['formats'])} only")
+    check_files(export_dir, card)  # every file, not only the one evaluated: a damaged one is never silent
     predict = load_format(export_dir, fmt, card)
     splits = load_splits(card["data"])
     pre = card["preprocessing"]
@@ -52,8 +55,15 @@ def evaluate_export(export_dir: Path, split_name: str = "test", fmt: str | None 
                           f"takes {pre['channels']}; is the dataset at {card['data'].get('root')} the one "
                           "it was exported with?")
     dataset = split(splits, split_name)
-    accuracy, count = top1(predict, labelled_batches(dataset, pre["mean"], pre["std"], pre["resolution"],
-                                                     batch_size))
+    try:
+        accuracy, count = top1(predict, labelled_batches(dataset, pre["mean"], pre["std"], pre["resolution"],
+                                                         batch_size))
+    except SupernetError:
+        raise
+    except Exception as err:  # a file that loads yet cannot run on the card's input
+        path = export_dir / FORMATS[fmt].filename
+        raise ExportError(f"{path} loaded but failed on {split_name} images ({first_line(err)}); the file "
+                          "or card.json is damaged. Re-export the child") from err
     if count == 0:
         raise ExportError(f"the {split_name} split of {card['data']['name']} is empty; nothing to evaluate")
     recorded = card.get("accuracy", {}).get(f"{split_name}_top1")

@@ -6,6 +6,7 @@ freshly built child (they hold weights, not a program), folded first when the ex
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from supernet.errors import first_line
 from supernet.export.errors import ExportError
 from supernet.export.writers import FORMATS
 
@@ -22,7 +24,14 @@ PROGRAM_FORMATS = ("pt2", "torchscript", "onnx")
 
 
 def load_pt2(path: Path) -> Predictor:
-    module = torch.export.load(str(path)).module()
+    # torch logs a traceback for a file it cannot read before it raises; the raised error is enough.
+    log = logging.getLogger("torch.export")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        module = torch.export.load(str(path)).module()
+    finally:
+        log.setLevel(level)
     return _no_grad(module)
 
 
@@ -67,9 +76,13 @@ def load_format(export_dir: Path, fmt: str, card: dict[str, Any]) -> Predictor:
     if not path.is_file():
         raise ExportError(f"{path} does not exist; this export was written with --formats "
                           f"{','.join(card.get('formats', [])) or '?'}")
-    if fmt == "safetensors":
-        return load_safetensors(path, card)
-    return {"pt2": load_pt2, "torchscript": load_torchscript, "onnx": load_onnx}[fmt](path)
+    try:
+        if fmt == "safetensors":
+            return load_safetensors(path, card)
+        return {"pt2": load_pt2, "torchscript": load_torchscript, "onnx": load_onnx}[fmt](path)
+    except Exception as err:  # each runtime raises its own zoo of types for a damaged file
+        raise ExportError(f"{path} cannot be loaded as {fmt} ({first_line(err)}); the file is damaged or "
+                          "was not written by `supernet export`. Re-export the child") from err
 
 
 def _no_grad(module: Callable[[Tensor], Tensor]) -> Predictor:

@@ -140,7 +140,7 @@ def export_child(request: ExportRequest) -> ExportResult:
         exporters: dict[str, Any] = {}
         for fmt in formats:
             with watch.phase(f"write {fmt}"):
-                exporters[fmt] = FORMATS[fmt].write(child, example, tmp / FORMATS[fmt].filename)
+                exporters[fmt] = _write(fmt, child, example, tmp, out)
 
         card = _card(request, selection, space, cfg, settings, splits, accuracy, calib_info)
         card["latency_ms_predicted"] = predicted if predicted is not None else selection.predicted_latency_ms
@@ -170,6 +170,14 @@ def export_child(request: ExportRequest) -> ExportResult:
         atomic_write_text(tmp / "card.json", json.dumps(card, indent=2) + "\n")
         atomic_write_text(tmp / "README.md", cards.render_readme(card))
     return ExportResult(out.absolute(), card, checks, watch.total, watch.phases)
+
+
+def _write(fmt: str, child: nn.Module, example: torch.Tensor, tmp: Path, out: Path) -> dict[str, Any]:
+    name = FORMATS[fmt].filename
+    try:
+        return FORMATS[fmt].write(child, example, tmp / name)
+    except OSError as err:  # a full disk is a DiskFullError already; this is the rest (EIO, EROFS, ...)
+        raise ExportError(f"cannot write {out / name}: {err.strerror or err}; nothing was exported") from err
 
 
 @torch.no_grad()

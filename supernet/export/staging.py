@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from supernet.export.errors import ExportError
+from supernet.run.files import DiskFullError, remove_stale_temporaries
 
 
 def check_output(final: Path) -> None:
@@ -27,12 +28,15 @@ def check_output(final: Path) -> None:
 
 @contextmanager
 def staged_directory(final: Path) -> Iterator[Path]:
-    """Yield an empty temp folder; on success it becomes `final` (replacing an older export there)."""
+    """Yield an empty temp folder; on success it becomes `final` (replacing an older export there).
+
+    Staging folders of earlier exports to `final` that were killed (so could not clean up) go first."""
     final = Path(final).absolute()
     check_output(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+        remove_stale_temporaries(final.parent, name=final.name)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=_prefix(final), suffix=".tmp"))
     except OSError as err:
         raise ExportError(f"cannot write the export to {final}: {err.strerror or err} "
                           f"({err.filename or final.parent}); choose another --out") from err
@@ -40,9 +44,18 @@ def staged_directory(final: Path) -> Iterator[Path]:
         yield tmp
         _make_shareable(tmp)
         _replace(tmp, final)
+    except DiskFullError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        # Name the file as the user knows it, not inside the hidden staging folder.
+        inside = err.path.is_relative_to(tmp)
+        raise (err.renamed(final / err.path.relative_to(tmp)) if inside else err) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _prefix(final: Path) -> str:
+    return f".{final.name}.{os.getpid()}."
 
 
 def _make_shareable(folder: Path) -> None:
@@ -58,7 +71,7 @@ def _replace(tmp: Path, final: Path) -> None:
         os.replace(tmp, final)
         return
     # A folder cannot be renamed over a non-empty one: move the old export aside first.
-    old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".old"))
+    old = Path(tempfile.mkdtemp(dir=final.parent, prefix=_prefix(final), suffix=".old"))
     os.replace(final, old / final.name)
     try:
         os.replace(tmp, final)

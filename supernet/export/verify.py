@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from supernet.errors import first_line
 from supernet.export.errors import VerificationError
 from supernet.export.loaders import Predictor, load_format
 from supernet.export.writers import FORMATS
@@ -75,7 +76,7 @@ def verify_export(export_dir: Path, formats: Sequence[str], card: dict[str, Any]
             diff = max_abs_diff(load_format(export_dir, fmt, card), inputs, references)
         except Exception as err:  # a file that cannot even be loaded or run fails the check, with why
             raise VerificationError(f"self-check: {path.name} could not be loaded and run "
-                                    f"({_first_line(err)}); nothing was exported") from err
+                                    f"({first_line(err)}); nothing was exported") from err
         checks.append(FormatCheck(fmt, path.name, path.stat().st_size, diff, tolerance, sizes))
     failed = [c for c in checks if not c.ok]
     if failed:
@@ -84,11 +85,6 @@ def verify_export(export_dir: Path, formats: Sequence[str], card: dict[str, Any]
                                 f"{tolerance:.3g} on batch sizes {', '.join(map(str, sizes))}; {numbers}); "
                                 "nothing was exported")
     return checks
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
 @torch.no_grad()

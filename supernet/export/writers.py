@@ -2,10 +2,15 @@
 
 The example batch is only a trace input: every program format is written with a dynamic batch
 dimension (the self-check then runs other batch sizes through it to prove it).
+
+Every format is serialised in memory and written with one checked write (`atomic_write_data`): torch's
+zip writer (pt2, TorchScript), failing on a full disk, throws again from its destructor and aborts the
+process, and a known size lets a write that cannot fit be refused before the disk is touched.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +22,7 @@ from torch import Tensor, nn
 
 from supernet.export.errors import ExportError
 from supernet.onnx_io import batch_dim, write_onnx
+from supernet.run.files import atomic_write_data
 
 
 @dataclass(frozen=True)
@@ -28,17 +34,19 @@ class Format:
 
 
 def write_safetensors(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     # BN's num_batches_tracked is kept so `load_state_dict(strict=True)` accepts the file.
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"format": "pt"})
+    atomic_write_data(path, save(state, metadata={"format": "pt"}))
     return {}
 
 
 def write_pt2(model: nn.Module, example: Tensor, path: Path) -> dict[str, Any]:
     program = torch.export.export(model, (example,), dynamic_shapes=({0: batch_dim()},))
-    torch.export.save(program, str(path))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    atomic_write_data(path, buffer.getvalue())
     return {}
 
 
@@ -49,7 +57,7 @@ def write_torchscript(model: nn.Module, example: Tensor, path: Path) -> dict[str
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(model, example, check_trace=False)
-        traced.save(str(path))
+    atomic_write_data(path, traced.save_to_buffer())
     return {}
 
 

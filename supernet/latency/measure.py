@@ -116,7 +116,7 @@ class Measurer:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
                 example = torch.randn(TRACE_BATCH, channels, resolution, resolution)
-                graph = onnx_bytes(build().eval(), example)
+                graph, _ = onnx_bytes(build().eval(), example)
             self.export_s += time.perf_counter() - start
             if stored is not None:
                 atomic_write_bytes(stored, lambda f, data=graph: f.write(data))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.config import ConfigError, check, check_groups, conform
 from supernet.errors import SupernetError
-from supernet.run.files import atomic_write_bytes, atomic_write_text, versions
+from supernet.run.files import atomic_write_data, atomic_write_text, versions
 
 
 class CheckpointError(SupernetError):
@@ -20,8 +21,13 @@ class CheckpointError(SupernetError):
 
 
 def save_checkpoint(path: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
-    """`state` to `path` (torch), `meta` to `path.with_suffix('.json')`; neither is ever half-written."""
-    atomic_write_bytes(path, lambda f: torch.save(state, f))
+    """`state` to `path` (torch), `meta` to `path.with_suffix('.json')`; neither is ever half-written.
+
+    The state is serialised in memory first, so its size is checked against the free space before the
+    disk is touched."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_data(path, buffer.getvalue())
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
@@ -56,8 +62,10 @@ def write_run_files(run_dir: Path, cfg: DictConfig, overrides: list[str], resume
     """config.yaml (resolved), overrides.txt (appended on resume), versions.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    with open(run_dir / "overrides.txt", "a") as f:
-        f.write(("# resume\n" if resumed else "") + "".join(f"{o}\n" for o in overrides))
+    history = run_dir / "overrides.txt"
+    earlier = history.read_text() if history.is_file() else ""
+    added = ("# resume\n" if resumed else "") + "".join(f"{o}\n" for o in overrides)
+    atomic_write_text(history, earlier + added)
     atomic_write_text(run_dir / "versions.json", json.dumps(versions(), indent=2) + "\n")
 
 
@@ -69,11 +77,12 @@ def config_for_resume(run_dir: Path, overrides: list[str]) -> DictConfig:
         raise CheckpointError(f"--resume {run_dir}: no checkpoints/last.pt there; start a new run with "
                               f"`supernet train run_dir={run_dir}` or point --resume at a run directory")
     cfg = read_run_config(run_dir)
-    try:
-        cfg.merge_with_dotlist(list(overrides))
-    except Exception as err:
-        raise CheckpointError(f"--resume: override {' '.join(overrides)} does not apply: "
-                              f"{str(err).splitlines()[0]}") from err
+    for override in overrides:  # one at a time, so that an error names the override at fault
+        try:
+            cfg.merge_with_dotlist([override])
+        except Exception as err:
+            raise CheckpointError(f"--resume: override {override} does not apply: "
+                                  f"{str(err).splitlines()[0]}") from err
     try:
         check(cfg, TrainConfig)
         check_groups(cfg)

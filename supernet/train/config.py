@@ -67,7 +67,8 @@ class ScheduleConfig:
 @dataclass
 class GuardConfig:
     max_loss: float = setting(50.0, gt=0)  # a loss above this (or NaN/inf) stops or rolls back the run
-    action: str = setting("stop", choices=("stop", "rollback"))  # rollback: reload, skip the batch, halve lr
+    action: str = setting("stop", choices=("stop", "rollback"))  # rollback: reload last.pt, halve the lr
+    max_rollbacks: int = setting(3, ge=0)  # rollbacks per run before it stops
 
 
 @dataclass

@@ -35,7 +35,7 @@ from supernet.run.bn_recalibration import resize_batch
 from supernet.run.child_eval import calibration_batches, calibration_seed, child_accuracy, load_run_data
 from supernet.run.device import configure_backends, resolve_device, resolve_precision
 from supernet.run.directory import CheckpointError, load_checkpoint, save_checkpoint, write_run_files
-from supernet.run.files import atomic_write_text, versions
+from supernet.run.files import atomic_write_text, remove_stale_temporaries, versions
 from supernet.train.distributed import World, current_world, data_parallel, distributed_session
 from supernet.train.interrupt import StopRequest
 from supernet.train.losses import child_loss
@@ -110,13 +110,25 @@ class Trainer:
         # phase that validates smaller children, always supersedes an earlier one.
         self.step, self.best, self.lr_scale, self.rollbacks = 0, (-1, -1.0), 1.0, 0
         self.last_val: dict[str, float] = {}
+        if self.is_main:
+            self._remove_temporaries()
         if resume:
             self._restore(self.run_dir / "checkpoints" / "last.pt")
         self.replica = self.parallel.wrap(self.model)  # what the step calls: the model, or its DDP wrapper
         if self.is_main:
             write_run_files(self.run_dir, cfg, list(overrides), resumed=resume)
             tb = self.run_dir / "tensorboard" if cfg.log.tensorboard else None
-            self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", tb)
+            self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", tb,
+                                      resumed_at=self.step if resume else None)
+
+    def _remove_temporaries(self) -> None:
+        """Temp files of a killed run: every one in checkpoints/ (only the run's trainer writes there, and
+        this is it), only those of writers that are gone beside config.yaml."""
+        removed = remove_stale_temporaries(self.run_dir / "checkpoints", every=True)
+        removed += remove_stale_temporaries(self.run_dir)
+        if removed:
+            self.console.print(f"removed {len(removed)} temporary file(s) left by an interrupted run: "
+                               + ", ".join(p.name for p in removed), highlight=False)
 
     # ------------------------------------------------------------------ the step
     def train_step(self, images: Tensor, labels: Tensor, step: int) -> Tensor:
@@ -291,15 +303,29 @@ class Trainer:
         total = float(self.parallel.mean(losses).sum())  # every rank decides alike
         if math.isfinite(total) and total <= self.cfg.guard.max_loss:
             return True
+        guard = self.cfg.guard
         where = f"step {self.step} (loss {total:.4g}, lr {self.optimizer.param_groups[0]['lr']:.3g})"
         last = self.run_dir / "checkpoints" / "last.pt"
-        if self.cfg.guard.action == "rollback" and last.is_file() and self.rollbacks < 3:
-            self.rollbacks += 1
+        if not last.is_file():
+            raise TrainingDiverged(f"loss diverged at {where}, before any checkpoint was written; start "
+                                   "again with a lower optim.lr (or a higher guard.max_loss)")
+        if guard.action == "rollback" and self.rollbacks < guard.max_rollbacks:
+            # The count and the lr scale are the guard's, not the checkpoint's: were they reloaded with it,
+            # every rollback would restore the values saved before it, and the rollbacks would never end.
+            rollbacks, lr_scale = self.rollbacks + 1, self.lr_scale * 0.5
             self._restore(last)
-            self.lr_scale *= 0.5
-            self._event(f"loss diverged at {where}; rolled back to step {self.step} "
-                        f"with lr x{self.lr_scale:g}")
+            self.rollbacks, self.lr_scale = rollbacks, lr_scale
+            message = (f"loss diverged at {where}; rollback {rollbacks} of {guard.max_rollbacks}: back to "
+                       f"step {self.step} with lr x{lr_scale:g}")
+            if self.is_main:
+                self.console.print(f"[bold]step {self.step}:[/] {message}")
+                self.metrics.rewind(self.step, message)
             return False
+        if guard.action == "rollback":
+            raise TrainingDiverged(f"loss diverged at {where} after {self.rollbacks} rollback(s) to {last} "
+                                   f"(guard.max_rollbacks={guard.max_rollbacks}, lr already "
+                                   f"x{self.lr_scale:g}); resume it with a lower optim.lr: supernet train "
+                                   f"--resume {self.run_dir} optim.lr=...")
         raise TrainingDiverged(f"loss diverged at {where}; the last good checkpoint is {last} "
                                "(resume it with a lower optim.lr, or set guard.action=rollback)")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from export_fronts import front_archs
 from omegaconf import OmegaConf
 from typer.testing import CliRunner
 
@@ -16,7 +17,9 @@ from supernet.data import make_loader, normalize
 from supernet.export.data import data_settings, load_splits
 from supernet.models import Supernet
 from supernet.run.bn_recalibration import resize_batch
-from supernet.run.directory import save_checkpoint
+from supernet.run.directory import load_supernet, save_checkpoint
+from supernet.space import Arch
+from supernet_cli.main import app
 
 OVERRIDES = [
     "data.name=synthetic", "data.val_size=96", "data.synthetic.train_size=576",
@@ -63,3 +66,22 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def arch(run_dir: Path) -> Arch:
+    """The front's middle entry: a non-max child at 24 px (so inputs are resized from 28)."""
+    _, cfg = load_supernet(run_dir)
+    return front_archs(space_from_config(cfg))[1]
+
+
+@pytest.fixture(scope="session")
+def exported(run_dir: Path, arch: Arch, runner: CliRunner, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("exports") / "child"
+    # --target gpu on a machine without one: the card must say "not measured" rather than fail
+    target = "cpu" if torch.cuda.is_available() else "gpu"
+    result = runner.invoke(app, ["export", str(run_dir), "--arch", str(arch), "--out", str(out),
+                                 "--target", target])
+    assert result.exit_code == 0, result.output
+    assert "max abs diff" in result.stdout and "ok" in result.stdout
+    return out

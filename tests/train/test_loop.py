@@ -65,20 +65,3 @@ def test_children_depend_only_on_seed_and_step(quick_cfg, tmp_path):
     assert tasks[0].arch == first.space.max() and tasks[0].label_weight == 1 and tasks[0].dropout
     assert tasks[1].arch == first.space.min() and tasks[1].distill_from == "first"
     assert len(tasks) == 2 + quick_cfg().strategy.num_random
-
-
-def test_guard_stops_on_divergence(quick_cfg, tmp_path):
-    import pytest
-
-    from supernet.train.loop import TrainingDiverged
-
-    with pytest.raises(TrainingDiverged, match="loss diverged at step 1"):
-        train(quick_cfg("guard.max_loss=0.01"), tmp_path)
-
-
-def test_guard_rollback_halves_lr(quick_cfg, tmp_path):
-    trainer = Trainer(quick_cfg("guard.action=rollback", "max_steps=3"), tmp_path)
-    trainer.fit()  # leaves a checkpoint at step 3
-    trainer = Trainer(quick_cfg("guard.action=rollback"), tmp_path, resume=True)
-    assert trainer._guard(torch.tensor([float("nan")])) is False
-    assert trainer.step == 3 and trainer.lr_scale == 0.5
