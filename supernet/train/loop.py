@@ -17,7 +17,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ from torch import Tensor
 from supernet.calibration import resize_batch
 from supernet.checkpoint import CheckpointError, atomic_write_text, load_checkpoint, save_checkpoint
 from supernet.config import space_from_config
-from supernet.data import BatchAugment, DataSplits, derive_seed, load_dataset, make_loader
+from supernet.data import DataSplits, derive_seed, load_dataset, make_loader
+from supernet.data.settings import batch_augment, decode_size, folder_options
 from supernet.errors import SupernetError
 from supernet.models import Supernet
 from supernet.train.device import configure_backends, resolve_device, resolve_precision
@@ -57,11 +57,14 @@ class TrainResult:
     test: dict[str, float] = field(default_factory=dict)
 
 
-def load_data(cfg: DictConfig) -> DataSplits:
+def load_data(cfg: DictConfig, training_device: str | None = None) -> DataSplits:
+    """The run's splits; `training_device` (the device type a training run uses) adds training crops."""
     d = cfg.data
+    image_size = decode_size(d, space_from_config(cfg).spec.resolutions)
     return load_dataset(d.name, d.root, d.val_size, cfg.seed, subset=d.subset, download=d.download,
-                        synthetic=OmegaConf.to_container(d.synthetic), image_size=d.image_size,
-                        val_subset=d.val_subset, test_subset=d.test_subset)
+                        synthetic=OmegaConf.to_container(d.synthetic), image_size=image_size,
+                        val_subset=d.val_subset, test_subset=d.test_subset,
+                        folder=folder_options(d, image_size, training_device))
 
 
 class Trainer:
@@ -77,11 +80,13 @@ class Trainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         torch.manual_seed(self.world.rank_seed(cfg.seed))  # dropout's generator; its state is checkpointed
 
-        self.data = load_data(cfg)
+        self.data = load_data(cfg, training_device=self.device.type)
         space = space_from_config(cfg).with_io(self.data.in_channels, self.data.num_classes)
-        # The saved config describes the space as trained (dataset channels and classes included).
+        # The saved config describes the space and data as trained (channels, classes, decode size).
         with _writable(cfg):
             cfg.space.in_channels, cfg.space.num_classes = self.data.in_channels, self.data.num_classes
+            if cfg.data.name == "imagefolder":
+                cfg.data.image_size = self.data.image_size
         self.model = Supernet(space)
         if cfg.zero_init_residual:
             self.model.zero_init_residual_bn()
@@ -103,8 +108,7 @@ class Trainer:
         self.segments = self.strategy.segments()
         self.optimizer = build_optimizer(self.model, cfg.optim, self.device)
         self.scaler = self.precision.grad_scaler()
-        self.augment = BatchAugment(self.data.mean, self.data.std, padding=cfg.data.augment.pad,
-                                    flip=cfg.data.augment.flip)
+        self.augment = batch_augment(cfg.data, self.data)
         self.generator = torch.Generator(device=self.device)
         self.calib = calibration_batches(self.data.train, cfg.val.calib_images, cfg.val.calib_batch_size,
                                          calibration_seed(cfg.seed), self.data.mean, self.data.std,
@@ -120,6 +124,9 @@ class Trainer:
             write_run_files(self.run_dir, cfg, list(overrides), resumed=resume)
             tb = self.run_dir / "tensorboard" if cfg.log.tensorboard else None
             self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", tb)
+        if self.data.skipped:
+            self._event(f"left out {len(self.data.skipped)} unreadable image(s) (data.bad_images=skip), "
+                        f"the first: {self.data.skipped[0]}")
 
     # ------------------------------------------------------------------ the step
     def train_step(self, images: Tensor, labels: Tensor, step: int) -> Tensor:
@@ -193,9 +200,10 @@ class Trainer:
                 sampler = self.parallel.train_sampler(self.data.train, self.batch_size, cfg.seed, epoch)
                 loader = make_loader(self.data.train, self.batch_size, shuffle=True, seed=cfg.seed,
                                      epoch=epoch, num_workers=cfg.data.num_workers,
-                                     pin_memory=self.device.type == "cuda", drop_last=True, sampler=sampler)
+                                     pin_memory=self.device.type == "cuda", drop_last=True, sampler=sampler,
+                                     first_step=epoch * self.steps_per_epoch, skip_batches=offset)
                 rolled_back = False
-                for images, labels in islice(loader, offset, None):
+                for images, labels in loader:
                     for event in self.strategy.begin_step(self.step, self.model):
                         self._event(event)
                     self.parallel.share_teacher(self.strategy.teacher)
