@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from supernet.data.crops import CropBox, RandomResizedCrop, SampleKey
-from supernet.data.errors import DatasetError
+from supernet.data.errors import DatasetError, ImageFileError
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ def encoded_sample(path: str, crop: RandomResizedCrop, key: SampleKey) -> Encode
             kind, (width, height) = image.format, image.size
         data = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
     except (OSError, UnidentifiedImageError) as exc:
-        raise DatasetError(f"{path}: cannot read image ({exc})") from exc
+        raise ImageFileError(f"{path}: cannot read image ({exc})") from exc
     if kind != "JPEG":
-        raise DatasetError(f"{path}: data.decode=cuda decodes JPEG files only and this is {kind}; "
+        raise ImageFileError(f"{path}: data.decode=cuda decodes JPEG files only and this is {kind}; "
                            "set data.decode=pil")
     return EncodedSample(data, crop.box(key, width, height), crop.size, path)
 

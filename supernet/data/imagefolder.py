@@ -10,9 +10,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+from tqdm import tqdm
 
 from supernet.data.crops import CentreCrop, RandomResizedCrop, SampleKey
-from supernet.data.errors import DatasetError
+from supernet.data.errors import DatasetError, ImageFileError
 
 BAD_IMAGE_POLICIES = ("error", "skip")
 DECODERS = ("pil", "cuda")
@@ -101,7 +102,7 @@ def open_rgb(path: str) -> Image.Image:
         with Image.open(path) as image:
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise DatasetError(f"{path}: cannot decode image ({exc}); delete or replace the file, or set "
+        raise ImageFileError(f"{path}: cannot decode image ({exc}); delete or replace the file, or set "
                            "data.bad_images=skip to leave unreadable files out") from exc
 
 
@@ -112,7 +113,8 @@ def readable(samples: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], lis
     of a full decode's cost, so a truncated or garbled file is still caught.
     """
     kept, bad = [], []
-    for path, label in samples:
+    # A bar on a terminal only: a large folder takes minutes.
+    for path, label in tqdm(samples, desc="checking images", unit="img", disable=None, leave=False):
         try:
             with Image.open(path) as image:
                 image.draft("RGB", (64, 64))

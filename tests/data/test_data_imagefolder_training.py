@@ -91,6 +91,10 @@ def test_an_unreadable_image_is_an_error_naming_the_file(folder: Path) -> None:
         train[position]
     with pytest.raises(DatasetError, match=str(bad)):
         train[SampleKey(0, 0, position)]
+    # Raised in a loader worker, it reaches the command line as the same single line.
+    with pytest.raises(DatasetError) as raised:
+        list(make_loader(train, 8, shuffle=False, seed=0, epoch=0, num_workers=1))
+    assert str(raised.value).startswith(f"{bad}: cannot decode image") and "\n" not in str(raised.value)
 
 
 def test_skip_leaves_unreadable_images_out_and_counts_them(folder: Path) -> None:
