@@ -47,10 +47,7 @@ def random_crop_flip(
     with pixel value 0 (black), as torchvision does. Keeps the dtype (uint8 in, uint8 out).
     """
     _check_batch(images)
-    if padding < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    _check_padding(padding, padding_mode)
     batch, _, height, width = images.shape
     if padding_mode == "reflect" and padding >= min(height, width):
         raise ValueError(
@@ -108,10 +105,7 @@ class BatchAugment(nn.Module):
         flip: bool = True,
     ) -> None:
         super().__init__()
-        if padding < 0:
-            raise ValueError(f"padding must be >= 0, got {padding}")
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        _check_padding(padding, padding_mode)
         self.mean = tuple(float(value) for value in mean)
         self.std = tuple(float(value) for value in std)
         self.padding = padding
@@ -145,6 +139,13 @@ def _per_channel(values: Sequence[float], what: str, channels: int) -> tuple[flo
     if len(values) != channels:
         raise ValueError(f"{what} has {len(values)} entries but the images have {channels} channels")
     return values
+
+
+def _check_padding(padding: int, padding_mode: str) -> None:
+    if padding < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
 
 
 def _check_batch(images: torch.Tensor) -> None:

@@ -9,7 +9,7 @@ device with ``mean``/``std`` from here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,7 +18,13 @@ from torch.utils.data import Dataset
 
 from supernet.data.errors import DatasetError
 from supernet.data.idx import read_idx
-from supernet.data.imagefolder import ImageFolderDataset, scan_split, training_classes
+from supernet.data.imagefolder import (
+    FolderOptions,
+    ImageFolderDataset,
+    readable,
+    scan_split,
+    training_classes,
+)
 from supernet.data.memory import TensorImageDataset
 from supernet.data.splits import hold_out, seeded_subset
 from supernet.data.synthetic import make_synthetic, parse_synthetic_spec
@@ -65,6 +71,7 @@ class DataSplits:
     train_indices: torch.Tensor
     val_indices: torch.Tensor
     test_indices: torch.Tensor
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out (data.bad_images=skip)
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class _Request:
     image_size: int | None
     synthetic: Mapping[str, Any] | None
     seed: int
+    folder: FolderOptions
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ class _Source:
     image_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    skipped: tuple[str, ...] = ()
 
 
 def load_dataset(
@@ -100,6 +109,7 @@ def load_dataset(
     image_size: int | None = None,
     val_subset: int | None = None,
     test_subset: int | None = None,
+    folder: FolderOptions | None = None,
 ) -> DataSplits:
     """Load ``name`` and split it into train / held-out val / test.
 
@@ -107,6 +117,7 @@ def load_dataset(
     seeded by ``seed``. ``subset``, ``val_subset`` and ``test_subset`` cap each split to the
     first-k of a seeded permutation, for quick runs. ``image_size`` is the output size for
     ``imagefolder`` (default 224) and ``synthetic``; in-memory datasets keep their native size.
+    ``folder`` says how ``imagefolder`` files are cropped and what happens to unreadable ones.
     """
     key = name.strip().lower().replace("-", "_")
     if key not in _SOURCES:
@@ -117,6 +128,7 @@ def load_dataset(
         image_size=image_size,
         synthetic=synthetic,
         seed=seed,
+        folder=folder or FolderOptions(),
     )
     source = _SOURCES[key](request)
     if len(source.train) == 0:
@@ -138,6 +150,7 @@ def load_dataset(
         train_indices=holdout.train,
         val_indices=holdout.val,
         test_indices=test_indices,
+        skipped=list(source.skipped),
     )
 
 
@@ -266,17 +279,22 @@ def _load_imagefolder(request: _Request) -> _Source:
             raise DatasetError(f"imagefolder: {directory} is not a directory; data.root must hold {layout}")
     classes, class_to_idx = training_classes(train_dir)
     image_size = request.image_size if request.image_size is not None else IMAGEFOLDER_DEFAULT_SIZE
-    train_samples = scan_split(train_dir, class_to_idx)
+    train_samples, test_samples = scan_split(train_dir, class_to_idx), scan_split(test_dir, class_to_idx)
+    skipped: list[str] = []
+    if request.folder.bad_images == "skip":
+        (train_samples, bad_train), (test_samples, bad_test) = readable(train_samples), readable(test_samples)
+        skipped = bad_train + bad_test
     if not train_samples:
         raise DatasetError(f"imagefolder: no images found under {train_dir}")
     return _Source(
-        train=ImageFolderDataset(train_samples, image_size),
-        test=ImageFolderDataset(scan_split(test_dir, class_to_idx), image_size),
+        train=ImageFolderDataset(train_samples, image_size, request.folder),
+        test=ImageFolderDataset(test_samples, image_size, request.folder),
         classes=classes,
         in_channels=3,
         image_size=image_size,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
+        skipped=tuple(skipped),
     )
 
 

@@ -12,12 +12,14 @@ small batches and 20x at the batch sizes we train with.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sized
+from itertools import islice
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
 
+from supernet.data.crops import SampleKey
 from supernet.data.memory import TensorImageDataset
 
 _MASK_64 = (1 << 64) - 1
@@ -84,6 +86,42 @@ class TensorBatchSampler(Sampler[torch.Tensor]):
         return -(-self.num_samples // self.batch_size)
 
 
+class StepKeyedSampler(Sampler[SampleKey]):
+    """Each index of ``indices`` as a ``SampleKey``: its position in the stream makes its step.
+
+    The k-th batch of ``batch_size`` indices belongs to step ``first_step + k``, which holds for
+    a per-rank shard of the global batches too; so a sample's augmentation follows from the run's
+    seed, the step and the sample's index alone, wherever and whenever it is decoded.
+    """
+
+    def __init__(self, indices: Sampler[int], batch_size: int, seed: int, first_step: int) -> None:
+        self.indices = indices
+        self.batch_size = batch_size
+        self.seed = seed
+        self.first_step = first_step
+
+    def __iter__(self) -> Iterator[SampleKey]:
+        for position, index in enumerate(self.indices):
+            yield SampleKey(self.seed, self.first_step + position // self.batch_size, int(index))
+
+    def __len__(self) -> int:
+        return _length(self.indices)
+
+
+class _Skipping(Sampler[Any]):
+    """``sampler`` without its first ``count`` items (a resumed epoch's batches already trained)."""
+
+    def __init__(self, sampler: Sampler[Any], count: int) -> None:
+        self.sampler = sampler
+        self.count = count
+
+    def __iter__(self) -> Iterator[Any]:
+        return islice(iter(self.sampler), self.count, None)
+
+    def __len__(self) -> int:
+        return max(0, _length(self.sampler) - self.count)
+
+
 class _TensorBatchView(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Indexed by a whole batch of indices; returns ``(images, labels)`` sliced in one go each."""
 
@@ -120,6 +158,8 @@ def make_loader(
     pin_memory: bool = False,
     drop_last: bool = False,
     sampler: Sampler[int] | None = None,
+    first_step: int | None = None,
+    skip_batches: int = 0,
 ) -> DataLoader[Any]:
     """A DataLoader yielding ``(images_uint8_NCHW, labels_int64)`` batches.
 
@@ -128,6 +168,10 @@ def make_loader(
     order instead; ``shuffle`` is then ignored and calling ``set_epoch`` is the caller's job.
     ``pin_memory`` only takes effect when an accelerator is present (it only helps host-to-
     device copies), which avoids torch's warning on CPU-only machines.
+
+    ``first_step`` (training loaders) is the optimizer step of the first batch: a dataset that
+    draws each sample's augmentation itself (``keyed_by_step``) is then asked for ``SampleKey``s.
+    ``skip_batches`` leaves out the first batches without reading them (a resumed epoch).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -146,6 +190,8 @@ def make_loader(
             batches = TensorBatchSampler(len(dataset), batch_size, shuffle, epoch_seed, drop_last)
         else:
             batches = BatchSampler(sampler, batch_size, drop_last)
+        if skip_batches:
+            batches = _Skipping(batches, skip_batches)
         # batch_size=None hands each yielded index batch to __getitem__ whole (torch's
         # documented way of reading in batches) and skips per-sample collation.
         return DataLoader(
@@ -156,7 +202,14 @@ def make_loader(
         sampler = (
             SeededShuffleSampler(_length(dataset), epoch_seed) if shuffle else SequentialSampler(dataset)
         )
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, **common)
+    keyed = first_step is not None and getattr(dataset, "keyed_by_step", False)
+    if keyed:
+        sampler = StepKeyedSampler(sampler, batch_size, seed, first_step)
+    if skip_batches:
+        sampler = _Skipping(sampler, skip_batches * batch_size)
+    collate = getattr(dataset, "collate_fn", None) if keyed else None
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
+                      collate_fn=collate, **common)
 
 
 def _accelerator_available() -> bool:

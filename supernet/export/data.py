@@ -15,11 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from supernet.data import DatasetError, DataSplits, load_dataset, make_loader, normalize
+from supernet.data.settings import folder_options
 from supernet.export.errors import ExportError
 from supernet.run.bn_recalibration import CalibrationSet, resize_batch
 
 # The settings of `load_dataset` a card records; with them the same splits can be rebuilt anywhere.
-DATA_KEYS = ("name", "root", "val_size", "subset", "val_subset", "test_subset", "image_size", "synthetic")
+DATA_KEYS = ("name", "root", "val_size", "subset", "val_subset", "test_subset", "image_size", "synthetic",
+             "eval_crop", "bad_images")
 DEFAULT_CALIB_IMAGES = 2000
 DEFAULT_CALIB_BATCH = 256
 DEFAULT_EVAL_BATCH = 512
@@ -39,7 +41,10 @@ def load_splits(settings: Mapping[str, Any]) -> DataSplits:
         return load_dataset(settings["name"], settings.get("root"), settings["val_size"],
                             int(settings["seed"]), subset=settings.get("subset"), download=False,
                             synthetic=settings.get("synthetic"), image_size=settings.get("image_size"),
-                            val_subset=settings.get("val_subset"), test_subset=settings.get("test_subset"))
+                            val_subset=settings.get("val_subset"), test_subset=settings.get("test_subset"),
+                            folder=folder_options(
+                                {key: value for key, value in settings.items() if value is not None},
+                                settings.get("image_size")))
     except DatasetError as err:  # the data layer's errors are not SupernetErrors; make them one-liners
         raise ExportError(f"data: {err}") from err
     except KeyError as err:

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from supernet.data import DataSplits, derive_seed, load_dataset, normalize
+from supernet.data.settings import decode_size, folder_options
 from supernet.models import Supernet
 from supernet.run.bn_recalibration import CalibrationSet, recalibrate_bn, resize_batch
 from supernet.run.device import Precision
@@ -52,9 +53,14 @@ def calibration_batches(dataset, num_images: int, batch_size: int, seed: int, me
     return CalibrationSet.from_batches(batches).to(device, memory_format)
 
 
-def load_run_data(cfg: DictConfig) -> DataSplits:
-    """The train / validation / test splits a run's config names, exactly as training drew them."""
+def load_run_data(cfg: DictConfig, training_device: str | None = None) -> DataSplits:
+    """The train / validation / test splits a run's config names, exactly as training drew them;
+    `training_device` (the device type a training run uses) adds an image folder's training crops."""
+    from supernet.config import space_from_config
+
     d = cfg.data
+    image_size = decode_size(d, space_from_config(cfg).spec.resolutions)
     return load_dataset(d.name, d.root, d.val_size, cfg.seed, subset=d.subset, download=d.download,
-                        synthetic=OmegaConf.to_container(d.synthetic), image_size=d.image_size,
-                        val_subset=d.val_subset, test_subset=d.test_subset)
+                        synthetic=OmegaConf.to_container(d.synthetic), image_size=image_size,
+                        val_subset=d.val_subset, test_subset=d.test_subset,
+                        folder=folder_options(d, image_size, training_device))

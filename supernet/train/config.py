@@ -15,8 +15,12 @@ from supernet.config import setting
 
 @dataclass
 class AugmentConfig:
-    pad: int = setting(2, ge=0)  # random-crop padding in pixels (0: off)
+    # auto: random_resized for an image folder (in the loader workers), pad otherwise (on the device)
+    crop: str = setting("auto", choices=("auto", "pad", "random_resized"))
+    pad: int = setting(2, ge=0)  # crop=pad: random-crop padding in pixels (0: off)
     flip: bool = True  # random horizontal flip
+    scale: list[float] = setting([0.08, 1.0])  # crop=random_resized: crop area as a fraction of the image
+    ratio: list[float] = setting([0.75, 4 / 3])  # crop=random_resized: crop width / height
 
 
 @dataclass
@@ -33,7 +37,10 @@ class DataConfig:
     name: str = "fashion_mnist"  # fashion_mnist | cifar10 | imagefolder | synthetic
     root: str | None = None  # null: the dataset's default location
     download: bool = False  # cifar10 / fashion_mnist: fetch with torchvision when missing
-    image_size: int | None = setting(None, ge=8)  # imagefolder only: decode size (null: 224)
+    image_size: int | None = setting(None, ge=8)  # imagefolder: decode size (null: the space's largest)
+    eval_crop: float = setting(0.875, gt=0, le=1)  # imagefolder eval: resize to image_size / eval_crop, crop
+    decode: str = setting("pil", choices=("pil", "cuda"))  # imagefolder training crops: loader workers | GPU
+    bad_images: str = setting("error", choices=("error", "skip"))  # unreadable files: stop naming one | skip
     val_size: int = setting(5000, ge=0)  # training images held out for validation (and later search)
     subset: int | None = setting(None, ge=1)  # use only this many training images (quick runs)
     val_subset: int | None = setting(None, ge=1)

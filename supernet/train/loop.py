@@ -17,7 +17,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ from rich.console import Console
 from torch import Tensor
 
 from supernet.config import space_from_config
-from supernet.data import BatchAugment, derive_seed, make_loader
+from supernet.data import derive_seed, make_loader
+from supernet.data.settings import batch_augment
 from supernet.errors import SupernetError
 from supernet.models import Supernet
 from supernet.progress import progress_bar, progress_enabled
@@ -71,11 +71,13 @@ class Trainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         torch.manual_seed(self.world.rank_seed(cfg.seed))  # dropout's generator; its state is checkpointed
 
-        self.data = load_run_data(cfg)
+        self.data = load_run_data(cfg, training_device=self.device.type)
         space = space_from_config(cfg).with_io(self.data.in_channels, self.data.num_classes)
-        # The saved config describes the space as trained (dataset channels and classes included).
+        # The saved config describes the space and data as trained (channels, classes, decode size).
         with _writable(cfg):
             cfg.space.in_channels, cfg.space.num_classes = self.data.in_channels, self.data.num_classes
+            if cfg.data.name == "imagefolder":
+                cfg.data.image_size = self.data.image_size
         self.model = Supernet(space)
         if cfg.zero_init_residual:
             self.model.zero_init_residual_bn()
@@ -100,8 +102,7 @@ class Trainer:
         self.segments = self.strategy.segments()
         self.optimizer = build_optimizer(self.model, cfg.optim, self.device)
         self.scaler = self.precision.grad_scaler()
-        self.augment = BatchAugment(self.data.mean, self.data.std, padding=cfg.data.augment.pad,
-                                    flip=cfg.data.augment.flip)
+        self.augment = batch_augment(cfg.data, self.data)
         self.generator = torch.Generator(device=self.device)
         self.calib = calibration_batches(self.data.train, cfg.val.calib_images, cfg.val.calib_batch_size,
                                          calibration_seed(cfg.seed), self.data.mean, self.data.std,
@@ -120,6 +121,9 @@ class Trainer:
             tb = self.run_dir / "tensorboard" if cfg.log.tensorboard else None
             self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", tb,
                                       resumed_at=self.step if resume else None)
+        if self.data.skipped:
+            self._event(f"left out {len(self.data.skipped)} unreadable image(s) (data.bad_images=skip), "
+                        f"the first: {self.data.skipped[0]}")
 
     def _remove_temporaries(self) -> None:
         """Temp files of a killed run: every one in checkpoints/ (only the run's trainer writes there, and
@@ -201,9 +205,10 @@ class Trainer:
                 sampler = self.parallel.train_sampler(self.data.train, self.batch_size, cfg.seed, epoch)
                 loader = make_loader(self.data.train, self.batch_size, shuffle=True, seed=cfg.seed,
                                      epoch=epoch, num_workers=cfg.data.num_workers,
-                                     pin_memory=self.device.type == "cuda", drop_last=True, sampler=sampler)
+                                     pin_memory=self.device.type == "cuda", drop_last=True, sampler=sampler,
+                                     first_step=epoch * self.steps_per_epoch, skip_batches=offset)
                 rolled_back = False
-                for images, labels in islice(loader, offset, None):
+                for images, labels in loader:
                     for event in self.strategy.begin_step(self.step, self.model):
                         self._event(event)
                     self.parallel.share_teacher(self.strategy.teacher)
