@@ -30,6 +30,7 @@ SCHEMAS = {
     "train": "supernet.train.config:TrainConfig",
     "strategy/sandwich": "supernet.train.config:SandwichConfig",
     "strategy/progressive_shrinking": "supernet.train.config:ProgressiveShrinkingConfig",
+    "search": "supernet.search.settings:SearchSettings",
 }
 
 
