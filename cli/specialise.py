@@ -37,8 +37,12 @@ def specialise(
 
     out = out or run_dir / "specialised"
     space = space_from_config(read_run_config(run_dir))
-    devices = resolve_devices(space, read_devices_file(devices_file), None)
-    pairs = [(device.name, budget) for device in devices for budget in device.budgets_ms]
+    entries = read_devices_file(devices_file)
+    # Named devices need no table here; the others are named by theirs, as the search named them.
+    names = [e.name for e in entries] if all(e.name for e in entries) else \
+        [d.name for d in resolve_devices(space, entries, None)]
+    pairs = [(name, budget) for name, entry in zip(names, entries, strict=True)
+             for budget in entry.budgets_ms]
     if not pairs:
         raise SearchConfigError(f"{devices_file} gives no budgets_ms: add e.g. `budgets_ms: [2.0]` to a "
                                 "device")

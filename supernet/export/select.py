@@ -79,7 +79,8 @@ def select_arch(space: SearchSpace, run_dir: Path, *, arch: str | None = None, p
     front = load_front(run_dir, target, search_dir, device)
     index = _pick_index(pick, front) if pick is not None else _within_budget(front, float(max_latency_ms))
     return Selection(_entry_arch(space, front, index), "pick" if pick is not None else "max_latency",
-                     front.path, index, front.entries[index], front.target, front.lut, front.device)
+                     front.path, index, front.entries[index], target=front.target, lut=front.lut,
+                     device=front.device)
 
 
 def find_pareto(run_dir: Path, target: str | None, search_dir: Path | None, device: str | None = None
