@@ -45,14 +45,31 @@ from supernet.search.objectives import ChildMeasures, constraints_from, feasible
 from supernet.search.store import Candidate
 from supernet.space import SearchSpace
 
+# Stand-in devices for when no table can be timed here: analytic latencies (ms) of a compute-bound
+# device (FLOPs dominate) and of a launch-bound one (depth and resolution dominate).
+STAND_IN = r"""
+class StandIn:
+    def __init__(self, space, kind):
+        self.space, self.kind = space, kind
+    def predict(self, arch):
+        mflops, blocks = self.space.flops(arch) / 1e6, sum(arch.depths)
+        if self.kind == "compute":
+            return 0.05 + 0.04 * mflops + 0.01 * blocks
+        return 0.1 + 0.004 * mflops + 0.03 * blocks + 0.002 * arch.resolution
+"""
+exec(STAND_IN)
+
 # Runs the older search in its own interpreter (its own package on PYTHONPATH) and prints its
 # generations as JSON: it stops once it has evaluated `n` children.
-BEFORE_DRIVER = r"""
+BEFORE_DRIVER = STAND_IN + r"""
 import json, sys
 from rich.console import Console
-from supernet.config import compose_config
+from supernet.config import compose_config, space_from_config
+from supernet.run.directory import read_run_config
 from supernet.search import SearchSettings, run_search
 run_dir, lut, n, overrides = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+space = space_from_config(read_run_config(run_dir))
+table = StandIn(space, lut[len("stand-in:"):]) if lut.startswith("stand-in:") else None
 rows = []
 class Enough(Exception):
     pass
@@ -62,8 +79,8 @@ def seen(stats):
     if stats.total_evaluations >= n:
         raise Enough
 try:
-    run_search(run_dir, "cpu", SearchSettings.from_config(compose_config("search", overrides)), lut=lut,
-               console=Console(quiet=True), on_generation=seen)
+    run_search(run_dir, "cpu", SearchSettings.from_config(compose_config("search", overrides)),
+               lut=None if table else lut, table=table, console=Console(quiet=True), on_generation=seen)
 except Enough:
     pass
 print("ROWS " + json.dumps(rows))
@@ -73,14 +90,17 @@ print("ROWS " + json.dumps(rows))
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path, help="a run made by `supernet train`")
-    p.add_argument("--lut", type=Path, required=True, help="the first device's CPU latency table")
-    p.add_argument("--second-lut", type=Path, help="a second device's table (timed as one more device)")
+    p.add_argument("--lut", required=True, help="the first device's CPU latency table, or stand-in:compute")
+    p.add_argument("--second-lut", help="a second device's table (timed as one more device), or "
+                                        "stand-in:launch")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--before-src", type=Path, help="an older checkout whose search to compare with")
     p.add_argument("--prefix-study", type=int, default=0, metavar="N",
                    help="also count N random children on every image and report Kendall tau of prefixes")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="a search setting for every search here (configs/search.yaml)")
+    p.add_argument("--before-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting for the older search (its own schema), e.g. its evaluation settings")
     p.add_argument("--out", type=Path, help="keep every folder here (default: a temporary folder)")
     p.add_argument("--threads", type=int, default=2)
     return p.parse_args()
@@ -119,11 +139,15 @@ def random_search(space: SearchSpace, settings: SearchSettings, measures: ChildM
             promotions += 1
 
 
-def before_search(src: Path, run_dir: Path, lut: Path, n: int, seed: int, out: Path, threads: int
-                  ) -> tuple[float, int, float]:
+def load_device(space: SearchSpace, lut: str):
+    return StandIn(space, lut[len("stand-in:"):]) if lut.startswith("stand-in:") else LatencyTable.load(lut)  # noqa: F821
+
+
+def before_search(src: Path, run_dir: Path, lut: str, n: int, seed: int, out: Path, threads: int,
+                  shared: list[str]) -> tuple[float, int, float]:
     """(hypervolume, children evaluated, seconds) of the older search once it has evaluated `n`."""
     env = {**os.environ, "PYTHONPATH": str(src)}
-    overrides = [f"seed={seed}", f"out_dir={out}", f"evaluation.threads={threads}", "progress=false"]
+    overrides = [f"seed={seed}", f"out_dir={out}", f"evaluation.threads={threads}", "progress=false", *shared]
     done = subprocess.run([sys.executable, "-c", BEFORE_DRIVER, str(run_dir), str(lut), str(n), *overrides],
                           env=env, cwd=src, capture_output=True, text=True, check=False)
     line = next((row for row in done.stdout.splitlines() if row.startswith("ROWS ")), None)
@@ -160,7 +184,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     console.print(f"load average before: {os.getloadavg()}", highlight=False)
     space = space_from_config(read_run_config(args.run_dir))
-    table = LatencyTable.load(args.lut)
+    table = load_device(space, args.lut)
     overrides = ["progress=false", f"evaluation.threads={args.threads}", *args.overrides]
     evaluator = AccuracyEvaluator.from_run(args.run_dir, settings_for(Path("."), Path("."), 0,
                                                                       overrides).evaluation)
@@ -185,15 +209,16 @@ def main() -> int:
                 out / f"random-store-{seed}")
             row["random_s"] = time.perf_counter() - t0
             if args.before_src:
+                lut = args.lut if args.lut.startswith("stand-in:") else str(Path(args.lut).absolute())
                 row["hv_before"], row["before_evals"], row["before_s"] = before_search(
-                    args.before_src, args.run_dir.absolute(), args.lut.absolute(), n, seed,
-                    (out / f"before-{seed}").absolute(), args.threads)
+                    args.before_src, args.run_dir.absolute(), lut, n, seed,
+                    (out / f"before-{seed}").absolute(), args.threads, args.before_set)
             rows.append(row)
             console.print(f"seed {seed}: {json.dumps({k: round(v, 4) for k, v in row.items()})}; load "
                           f"{os.getloadavg()[0]:.2f}", highlight=False)
         second_s = float("nan")
         if args.second_lut:
-            second = LatencyTable.load(args.second_lut)
+            second = load_device(space, args.second_lut)
             settings = settings_for(out / "search-0-second", out / "store-0", 0, overrides)
             result = run_search(args.run_dir, "cpu", settings, table=second, evaluator=evaluator,
                                 console=Console(quiet=True))

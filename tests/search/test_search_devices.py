@@ -194,3 +194,22 @@ def test_the_shipped_devices_file_reads():
     entries = read_devices_file(CONFIG_DIR / "devices.yaml")
     assert [e.name for e in entries] == ["cpu-2threads", "cpu-1thread"]
     assert entries[0].budgets_ms == [0.4, 0.8]
+
+
+def test_a_second_export_to_one_folder_is_refused_naming_the_first(run_dir, space, tmp_path):
+    from supernet.export import ExportRequest, export_child
+
+    out = tmp_path / "export"
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    holder = context.Process(target=_hold, args=(str(tmp_path / ".export.lock"), ready))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(LockedError, match=rf"export folder {out} is in use by pid {holder.pid} on "):
+            export_child(ExportRequest(run_dir=run_dir, arch=str(space.min()), out=out,
+                                       formats=("safetensors",)))
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join(30)
+    assert not out.exists()
