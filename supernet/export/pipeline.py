@@ -7,7 +7,9 @@ compare with the supernet child → card.json, arch.json, README.md → rename t
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,7 +120,7 @@ def export_child(request: ExportRequest) -> ExportResult:
                             search_dir=request.search_dir, device=request.search_device)
     arch = selection.arch
     out = Path(request.out) if request.out is not None else Path("exports") / arch.id
-    with exclusive(out.parent / f".{out.name}.lock", f"export folder {out}"):
+    with exclusive(export_lock(out), f"export folder {out}"):
         return _export_into(out, request, cfg, space, selection, formats, watch)
 
 
@@ -176,6 +178,12 @@ def _export_into(out: Path, request: ExportRequest, cfg: DictConfig, space: Sear
         atomic_write_text(tmp / "card.json", json.dumps(card, indent=2) + "\n")
         atomic_write_text(tmp / "README.md", cards.render_readme(card))
     return ExportResult(out.absolute(), card, checks, watch.total, watch.phases)
+
+
+def export_lock(out: Path) -> Path:
+    """The lock of an export folder, in the temp dir: a bad --out is then reported by the export itself."""
+    digest = hashlib.sha256(str(Path(out).absolute()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"supernet-export-{digest}.lock"
 
 
 @torch.no_grad()

@@ -198,11 +198,12 @@ def test_the_shipped_devices_file_reads():
 
 def test_a_second_export_to_one_folder_is_refused_naming_the_first(run_dir, space, tmp_path):
     from supernet.export import ExportRequest, export_child
+    from supernet.export.pipeline import export_lock
 
     out = tmp_path / "export"
     context = multiprocessing.get_context("fork")
     ready = context.Event()
-    holder = context.Process(target=_hold, args=(str(tmp_path / ".export.lock"), ready))
+    holder = context.Process(target=_hold, args=(str(export_lock(out)), ready))
     holder.start()
     try:
         assert ready.wait(30)
