@@ -29,6 +29,8 @@ def export(
                                          help="the most accurate front entry predicted at most this fast"),
     target: str = typer.Option(None, "--target", help="cpu | gpu: which search's front; also measures "
                                                       "latency on this device when it is present"),
+    search_device: str = typer.Option(None, "--device", help="the searched device whose front --pick and "
+                                                             "--max-latency-ms read (RUN_DIR/search/NAME)"),
     out: Path = typer.Option(None, "--out", help="output folder (default: exports/<arch id>)"),
     formats: str = typer.Option(",".join(("safetensors", "pt2", "torchscript", "onnx")), "--formats",
                                 help="comma-separated: safetensors, pt2, torchscript, onnx"),
@@ -37,14 +39,16 @@ def export(
     search_dir: Path = typer.Option(None, "--search-dir", help="folder holding pareto.json "
                                                                "(default: RUN_DIR/search/<target>)"),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best | last"),
-    device: str = typer.Option("cpu", "--device", help="where BN recalibration and accuracy run: cpu | cuda "
-                                                       "| auto (files are always written from the CPU)"),
+    device: str = typer.Option("cpu", "--compute-device", help="where BN recalibration and accuracy run: cpu "
+                                                               "| cuda | auto (files are always written "
+                                                               "from the CPU)"),
     as_json: bool = typer.Option(False, "--json", help="print the card as JSON instead of tables"),
 ) -> None:
     """Export one child: extract, recalibrate BN, write each format, load each back and check it."""
     request = ExportRequest(run_dir=run_dir, arch=arch, pick=pick, max_latency_ms=max_latency_ms,
                             target=target, out=out, formats=parse_formats(formats), fold_bn=fold_bn, lut=lut,
-                            search_dir=search_dir, checkpoint=checkpoint, device=device)
+                            search_dir=search_dir, checkpoint=checkpoint, device=device,
+                            search_device=search_device)
     result = export_child(request)
     if as_json:
         console.print_json(json.dumps({"out": str(result.out_dir), "seconds": result.seconds,

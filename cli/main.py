@@ -9,6 +9,7 @@ from supernet_cli.export import evaluate, export
 from supernet_cli.info import info
 from supernet_cli.lut import lut_app
 from supernet_cli.search import search
+from supernet_cli.specialise import specialise
 from supernet_cli.train import train
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(lut_app, name="lut")
 app.command("export")(export)
 app.command("eval")(evaluate)
 app.command("search")(search)
+app.command("specialise")(specialise)
 
 
 @app.callback()

@@ -1,31 +1,32 @@
-"""Benchmark `supernet search`: front quality against random search at an equal number of true evaluations.
+"""Benchmark `supernet search` on one trained run: against random search and against an earlier version of
+the search at equal true evaluations, the wall time of the default search, and of adding a second device.
 
-    python scripts/bench_search.py [RUN_DIR] [--seeds 3] [--population 10] [--generations 4] ...
+    python scripts/bench_search.py RUN_DIR --lut A.json --second-lut B.json [--seeds 3]
+        [--before-src /path/to/older/checkout] [--prefix-study 40] [--set KEY=VALUE ...]
 
-For each seed: NSGA-II (`run_search`, with the ridge accuracy predictor screening five proposals per
-evaluated child once a generation's worth of children is known) on a CPU latency table; then random
-search evaluating exactly as many children (the max and min children plus distinct uniform samples, as
-the search's first generation holds them too); and the max and min children alone. Front quality is the
-hypervolume of (accuracy, predicted latency) normalised to (1 - accuracy, latency / (1.1 x latency of
-the max child)) with reference point (1, 1). All runs share one accuracy evaluator (memoised by arch),
-so a child evaluated by one seed or method costs nothing the second time; each run still counts it among
-its own evaluations.
+Per seed, on a fresh accuracy store: the search with the default settings (plus --set) on table A; random
+search evaluating as many children as the search did (the max and min children, then distinct uniform
+samples within the limits), counted the way the search counts them (on the validation prefix, then the
+front's children on every validation image); and, with --before-src, the search of that checkout (run in
+a subprocess on its own code and defaults) stopped after the generation at which it has evaluated as many
+children. Then the search for table B on seed 0's store: the cost of one more device. Front quality is the
+hypervolume of (validation accuracy on every image, predicted latency) normalised to (1 - accuracy,
+latency / (1.1 x latency of the max child)), reference point (1, 1). The last line is
 
-Without RUN_DIR a short supernet is trained first on Fashion-MNIST (a few minutes on a CPU). Without --lut
-the CPU table cached for this machine is used, or built (and cached in --lut-cache). The last line is
+    search hv=H hv_random=R hv_before=B evals=N wall_s=S second_device_s=D
 
-    search hv=X hv_random=Y evals=N wall_s=S
-
-with hypervolumes averaged over the seeds, N the mean number of true evaluations per run, and S the wall
-time of the searches and random searches (training and table building excluded, reported above it).
+with H, R, B means over the seeds, N the mean children evaluated per search, S the mean wall time of
+the default search, D the wall time of the second device's search.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,170 +37,223 @@ from rich.console import Console
 from rich.table import Table
 
 from supernet.config import compose_config, space_from_config
-from supernet.latency import LatencyTable, get_table, latency_config
+from supernet.latency import LatencyTable, kendall_tau
 from supernet.run.directory import read_run_config
-from supernet.search import AccuracyEvaluator, SearchSettings, dominates, hypervolume, run_search
-from supernet.search.front import LATENCY_REF_FACTOR
-from supernet.search.settings import EvaluationSettings
-from supernet.space import Arch, SearchSpace
+from supernet.search import AccuracyEvaluator, AccuracyStore, SearchSettings, hypervolume, run_search
+from supernet.search.front import LATENCY_REF_FACTOR, pareto_front
+from supernet.search.objectives import ChildMeasures, constraints_from, feasible
+from supernet.search.store import Candidate
+from supernet.space import SearchSpace
 
-SHORT_TRAINING = ["data.subset=3000", "epochs=1", "data.batch_size=64", "strategy.num_random=1",
-                  "val.calib_images=256", "val.batch_size=1000", "val.middle_children=0",
-                  "log.progress=false", "space.head.dropout=0.1"]  # the dropout of the README's figure
+# Stand-in devices for when no table can be timed here: analytic latencies (ms) of a compute-bound
+# device (FLOPs dominate) and of a launch-bound one (depth and resolution dominate).
+STAND_IN = r"""
+class StandIn:
+    def __init__(self, space, kind):
+        self.space, self.kind = space, kind
+    def predict(self, arch):
+        mflops, blocks = self.space.flops(arch) / 1e6, sum(arch.depths)
+        if self.kind == "compute":
+            return 0.05 + 0.04 * mflops + 0.01 * blocks
+        return 0.1 + 0.004 * mflops + 0.03 * blocks + 0.002 * arch.resolution
+"""
+exec(STAND_IN)
+
+# Runs the older search in its own interpreter (its own package on PYTHONPATH) and prints its
+# generations as JSON: it stops once it has evaluated `n` children.
+BEFORE_DRIVER = STAND_IN + r"""
+import json, sys
+from rich.console import Console
+from supernet.config import compose_config, space_from_config
+from supernet.run.directory import read_run_config
+from supernet.search import SearchSettings, run_search
+run_dir, lut, n, overrides = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+space = space_from_config(read_run_config(run_dir))
+table = StandIn(space, lut[len("stand-in:"):]) if lut.startswith("stand-in:") else None
+rows = []
+class Enough(Exception):
+    pass
+def seen(stats):
+    rows.append({"generation": stats.generation, "evaluations": stats.total_evaluations,
+                 "hypervolume": stats.hypervolume, "seconds": stats.seconds})
+    if stats.total_evaluations >= n:
+        raise Enough
+try:
+    run_search(run_dir, "cpu", SearchSettings.from_config(compose_config("search", overrides)),
+               lut=None if table else lut, table=table, console=Console(quiet=True), on_generation=seen)
+except Enough:
+    pass
+print("ROWS " + json.dumps(rows))
+"""
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("run_dir", nargs="?", type=Path, help="a run made by `supernet train` (default: train)")
+    p.add_argument("run_dir", type=Path, help="a run made by `supernet train`")
+    p.add_argument("--lut", required=True, help="the first device's CPU latency table, or stand-in:compute")
+    p.add_argument("--second-lut", help="a second device's table (timed as one more device), or "
+                                        "stand-in:launch")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--population", type=int, default=10)
-    p.add_argument("--generations", type=int, default=4)
-    p.add_argument("--val-images", type=int, default=300, help="validation images per child")
-    p.add_argument("--calib-images", type=int, default=128, help="BN recalibration images per child")
-    p.add_argument("--no-predictor", dest="predictor", action="store_false",
-                   help="no accuracy predictor (default: screen 5x offspring from the second generation on)")
+    p.add_argument("--before-src", type=Path, help="an older checkout whose search to compare with")
+    p.add_argument("--prefix-study", type=int, default=0, metavar="N",
+                   help="also count N random children on every image and report Kendall tau of prefixes")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other search setting (configs/search.yaml), e.g. --set predictor.oversample=5")
-    p.add_argument("--out", type=Path, help="keep each search's folder and the random searches' children "
-                                            "here (default: a temporary folder)")
-    p.add_argument("--lut", type=Path, help="a CPU latency table of the run's space")
-    p.add_argument("--lut-cache", type=Path, default=Path("luts"))
+                   help="a search setting for every search here (configs/search.yaml)")
+    p.add_argument("--before-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting for the older search (its own schema), e.g. its evaluation settings")
+    p.add_argument("--out", type=Path, help="keep every folder here (default: a temporary folder)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--time-default-eval", action="store_true",
-                   help="also time one child with the default evaluation settings (all validation images)")
     return p.parse_args()
 
 
-def short_run(console: Console) -> Path:
-    from supernet.train.loop import train
-
-    run_dir = Path("runs") / time.strftime("bench-search-%Y%m%d-%H%M%S")
-    console.print(f"no RUN_DIR given: training a short supernet first ({' '.join(SHORT_TRAINING)}) into "
-                  f"{run_dir}", highlight=False)
-    started = time.perf_counter()
-    train(compose_config("train", SHORT_TRAINING), run_dir)
-    console.print(f"trained in {time.perf_counter() - started:.0f} s", highlight=False)
-    return run_dir
+def settings_for(out: Path, store: Path, seed: int, overrides: list[str]) -> SearchSettings:
+    return SearchSettings.from_config(compose_config("search", [
+        f"seed={seed}", f"out_dir={out}", f"evaluation.store_dir={store}", *overrides]))
 
 
-def latency_table(space: SearchSpace, args: argparse.Namespace, console: Console) -> LatencyTable:
-    started = time.perf_counter()
-    # A shared CPU: most samples are delayed by other work, so a low percentile estimates the latency.
-    cfg = latency_config(cache_dir=str(args.lut_cache), threads=args.threads, repeats=20, warmup=5, rounds=4,
-                         statistic="p10", fit={"children": 24})
-    table = get_table(space, cfg, args.lut)
-    console.print(f"latency table {table.path} ({time.perf_counter() - started:.0f} s); predicted max child "
-                  f"{table.predict(space.max()):.3f} ms, min child {table.predict(space.min()):.3f} ms",
-                  highlight=False)
-    return table
-
-
-def time_one_child(evaluator: AccuracyEvaluator, space: SearchSpace, seed: int) -> float:
-    """Seconds for one true evaluation of a random child (its resolution's inputs already resized)."""
-    rng = random.Random(seed)
-    warm = space.sample(rng)
-    evaluator(warm)
-    arch = warm
-    while arch == warm:  # another child at the same resolution
-        arch = Arch(warm.resolution, space.sample(rng).stages)
-    started = time.perf_counter()
-    evaluator(arch)
-    return time.perf_counter() - started
-
-
-def random_search(evaluator, space: SearchSpace, table, n: int, seed: int) -> list[tuple[float, float, str]]:
-    """(accuracy, latency, arch) of the max and min children and n - 2 distinct uniform samples."""
+def random_search(space: SearchSpace, settings: SearchSettings, measures: ChildMeasures,
+                  evaluator: AccuracyEvaluator, n: int, seed: int, store_dir: Path) -> tuple[float, int]:
+    """Hypervolume of `n` random children counted as the search counts them, and the promotions made."""
+    constraints = constraints_from(settings.limits)
     rng = random.Random(1000 + seed)
-    archs = list(dict.fromkeys([space.min(), space.max()]))
+    archs = [a for a in dict.fromkeys([space.min(), space.max()]) if feasible(measures(a), constraints)]
     while len(archs) < n:
         arch = space.sample(rng)
-        if arch not in archs:
+        if arch not in archs and feasible(measures(arch), constraints):
             archs.append(arch)
-    return [(evaluator(a), table.predict(a), str(a)) for a in archs[:n]]
+    store = AccuracyStore(store_dir, evaluator.key)
+    full = evaluator.num_images
+    prefix = min(settings.evaluation.screen_images or full, full)
+    known = {a: store.evaluate(a, prefix, lambda s, e, a=a: evaluator.correct(a, s, e))[0] for a in archs[:n]}
+    promotions = 0
+    while True:
+        pool = [Candidate(a, r.accuracy, measures(a), 0, r.images) for a, r in known.items()]
+        todo = [c.arch for c in pareto_front(pool, settings.objectives) if c.images < full]
+        if not todo:
+            front = pareto_front(pool, ("accuracy", "latency_ms"))
+            ref = LATENCY_REF_FACTOR * measures(space.max()).latency_ms
+            return hypervolume([(c.accuracy, c.measures.latency_ms) for c in front], ref), promotions
+        for a in todo:
+            known[a] = store.evaluate(a, full, lambda s, e, a=a: evaluator.correct(a, s, e),
+                                      prefix=known[a])[0]
+            promotions += 1
 
 
-def share_dominated(front: list[tuple[float, float]], others: list[tuple[float, float]]) -> float:
-    """Share of `others` weakly dominated by some point of `front` (points as (accuracy, latency))."""
-    def key(p):
-        return (-p[0], p[1])
-    hit = sum(any(dominates(key(f), key(o)) or key(f) == key(o) for f in front) for o in others)
-    return hit / max(1, len(others))
+def load_device(space: SearchSpace, lut: str):
+    return StandIn(space, lut[len("stand-in:"):]) if lut.startswith("stand-in:") else LatencyTable.load(lut)  # noqa: F821
+
+
+def before_search(src: Path, run_dir: Path, lut: str, n: int, seed: int, out: Path, threads: int,
+                  shared: list[str]) -> tuple[float, int, float]:
+    """(hypervolume, children evaluated, seconds) of the older search once it has evaluated `n`."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    overrides = [f"seed={seed}", f"out_dir={out}", f"evaluation.threads={threads}", "progress=false", *shared]
+    done = subprocess.run([sys.executable, "-c", BEFORE_DRIVER, str(run_dir), str(lut), str(n), *overrides],
+                          env=env, cwd=src, capture_output=True, text=True, check=False)
+    line = next((row for row in done.stdout.splitlines() if row.startswith("ROWS ")), None)
+    if done.returncode != 0 or line is None:
+        raise SystemExit(f"the search in {src} failed:\n{done.stderr[-2000:]}")
+    rows = json.loads(line[5:])
+    return rows[-1]["hypervolume"], rows[-1]["evaluations"], sum(r["seconds"] for r in rows)
+
+
+def prefix_study(evaluator: AccuracyEvaluator, space: SearchSpace, n: int, console: Console) -> None:
+    """Kendall tau between the accuracy on the first k validation images and on all, over n children."""
+    rng = random.Random(4321)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(n)))
+    cuts = [k for k in (250, 500, 1000, 2000) if k < evaluator.num_images]
+    started = time.perf_counter()
+    counts = {k: [] for k in cuts}
+    totals = []
+    for arch in archs:
+        previous, hits = 0, 0
+        for k in [*cuts, evaluator.num_images]:
+            hits += evaluator.correct(arch, previous, k)
+            previous = k
+            if k in counts:
+                counts[k].append(hits / k)
+        totals.append(hits / evaluator.num_images)
+    taus = ", ".join(f"first {k}: tau {kendall_tau(counts[k], totals):.3f}" for k in cuts)
+    console.print(f"prefix study, {len(archs)} random children ({time.perf_counter() - started:.0f} s): "
+                  f"{taus}", highlight=False)
 
 
 def main() -> int:
     args = parse_args()
-    console = Console(width=132)
+    console = Console(width=140)
     torch.set_num_threads(args.threads)
-    run_dir = args.run_dir or short_run(console)
-    space = space_from_config(read_run_config(run_dir))
-    table = latency_table(space, args, console)
-    latency_ref = LATENCY_REF_FACTOR * table.predict(space.max())
-    evaluation = EvaluationSettings(calib_images=args.calib_images, calib_batch_size=256,
-                                    val_images=args.val_images, batch_size=500, threads=args.threads)
-    evaluator = AccuracyEvaluator.from_run(run_dir, evaluation)
-    one_child_s = time_one_child(evaluator, space, seed=12345)
-    console.print(f"one child: {one_child_s:.2f} s ({evaluator.num_images} validation + "
-                  f"{evaluator.calib.num_images} calibration images, {args.threads} threads)",
-                  highlight=False)
-    if args.time_default_eval:
-        default = AccuracyEvaluator.from_run(run_dir, EvaluationSettings(threads=args.threads))
-        default_s = time_one_child(default, space, seed=12345)
-        console.print(f"one child, default evaluation settings: {default_s:.2f} s ({default.num_images} "
-                      f"validation + {default.calib.num_images} calibration images)", highlight=False)
-        del default
-
-    extremes = [(evaluator(a), table.predict(a)) for a in (space.min(), space.max())]
-    hv_extremes = hypervolume(extremes, latency_ref)
-    rows, started = [], time.perf_counter()
+    console.print(f"load average before: {os.getloadavg()}", highlight=False)
+    space = space_from_config(read_run_config(args.run_dir))
+    table = load_device(space, args.lut)
+    overrides = ["progress=false", f"evaluation.threads={args.threads}", *args.overrides]
+    evaluator = AccuracyEvaluator.from_run(args.run_dir, settings_for(Path("."), Path("."), 0,
+                                                                      overrides).evaluation)
+    if args.prefix_study:
+        prefix_study(evaluator, space, args.prefix_study, console)
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         for seed in range(args.seeds):
-            overrides = [f"seed={seed}", f"population={args.population}", f"generations={args.generations}",
-                         f"out_dir={out / f'search-{seed}'}", "measure.front=false",
-                         f"predictor.enabled={str(args.predictor).lower()}",
-                         f"predictor.min_train={args.population}", "predictor.oversample=5", *args.overrides]
-            settings = SearchSettings.from_config(compose_config("search", overrides))
-            t0 = time.perf_counter()
-            result = run_search(run_dir, "cpu", settings, table=table, evaluator=evaluator,
+            settings = settings_for(out / f"search-{seed}", out / f"store-{seed}", seed, overrides)
+            result = run_search(args.run_dir, "cpu", settings, table=table, evaluator=evaluator,
                                 console=Console(quiet=True))
-            search_s = time.perf_counter() - t0
-            n = len(result.candidates)
+            n = result.evaluations_now
+            taus = [g.predictor_tau for g in result.generations if g.predictor_tau is not None]
+            row = {"seed": seed, "evals": n, "promoted": result.promotions_now, "hv": result.hypervolume,
+                   "wall_s": result.wall_s, "front": len(result.front),
+                   "tau": statistics.mean(taus) if taus else float("nan"),
+                   "skipped": sum(g.skipped for g in result.generations)}
             t0 = time.perf_counter()
-            randoms_found = random_search(evaluator, space, table, n, seed)
-            randoms = [(acc, lat) for acc, lat, _ in randoms_found]
-            random_s = time.perf_counter() - t0
-            (out / f"random-{seed}.json").write_text(json.dumps(randoms_found))
-            front = [(e.candidate.accuracy, e.candidate.measures.latency_ms) for e in result.front]
-            rows.append({"seed": seed, "evals": n, "hv": hypervolume(front, latency_ref),
-                         "hv_random": hypervolume(randoms, latency_ref), "front": len(front),
-                         "dominated": share_dominated(front, randoms), "search_s": search_s,
-                         "random_s": random_s, "best": max(a for a, _ in front),
-                         "best_random": max(a for a, _ in randoms)})
-            r = rows[-1]
-            console.print(f"seed {seed}: {n} evaluations each; hv {r['hv']:.4f} vs random "
-                          f"{r['hv_random']:.4f}; "
-                          f"{100 * r['dominated']:.0f} % of random points dominated by the front "
-                          f"({search_s:.0f} s + {random_s:.0f} s)", highlight=False)
-    wall_s = time.perf_counter() - started
+            row["hv_random"], row["random_promoted"] = random_search(
+                space, settings, ChildMeasures(space, table), evaluator, n, seed,
+                out / f"random-store-{seed}")
+            row["random_s"] = time.perf_counter() - t0
+            if args.before_src:
+                lut = args.lut if args.lut.startswith("stand-in:") else str(Path(args.lut).absolute())
+                row["hv_before"], row["before_evals"], row["before_s"] = before_search(
+                    args.before_src, args.run_dir.absolute(), lut, n, seed,
+                    (out / f"before-{seed}").absolute(), args.threads, args.before_set)
+            rows.append(row)
+            console.print(f"seed {seed}: {json.dumps({k: round(v, 4) for k, v in row.items()})}; load "
+                          f"{os.getloadavg()[0]:.2f}", highlight=False)
+        second_s = float("nan")
+        if args.second_lut:
+            second = load_device(space, args.second_lut)
+            settings = settings_for(out / "search-0-second", out / "store-0", 0, overrides)
+            result = run_search(args.run_dir, "cpu", settings, table=second, evaluator=evaluator,
+                                console=Console(quiet=True))
+            second_s = result.wall_s
+            console.print(f"second device ({args.second_lut}): {second_s:.0f} s, {result.evaluations_now} "
+                          f"children evaluated, {result.promotions_now} on every image, hv "
+                          f"{result.hypervolume:.4f}, front {len(result.front)}; load "
+                          f"{os.getloadavg()[0]:.2f}", highlight=False)
 
-    grid = Table(title=f"search vs random search (max/min children alone: hv {hv_extremes:.4f}); "
-                       f"{evaluator.calls} distinct children evaluated in all")
-    for column in ("seed", "evals", "hv search", "hv random", "front", "random dominated",
-                   "best acc search", "best acc random", "search s", "random s"):
+    grid = Table(title="search vs random search vs the earlier search, at equal children evaluated")
+    columns = ("seed", "evals", "on all images", "hv", "hv random", "hv before", "before evals", "front",
+               "surrogate tau", "skipped", "search s", "random s", "before s")
+    keys = ("seed", "evals", "promoted", "hv", "hv_random", "hv_before", "before_evals", "front", "tau",
+            "skipped", "wall_s", "random_s", "before_s")
+    for column in columns:
         grid.add_column(column, justify="right")
     for r in rows:
-        grid.add_row(str(r["seed"]), str(r["evals"]), f"{r['hv']:.4f}", f"{r['hv_random']:.4f}",
-                     str(r["front"]), f"{100 * r['dominated']:.0f} %", f"{100 * r['best']:.2f}",
-                     f"{100 * r['best_random']:.2f}", f"{r['search_s']:.0f}", f"{r['random_s']:.0f}")
+        grid.add_row(*(_cell(r.get(k)) for k in keys))
     console.print(grid)
-    wins = sum(r["hv"] > r["hv_random"] for r in rows)
-    console.print(f"search front above random search in hypervolume on {wins}/{len(rows)} seeds; max/min "
-                  f"children alone: {hv_extremes:.4f}", highlight=False)
     hv = statistics.mean(r["hv"] for r in rows)
     hv_random = statistics.mean(r["hv_random"] for r in rows)
-    evals = statistics.mean(r["evals"] for r in rows)  # per run; a child met again is not evaluated twice
-    print(f"search hv={hv:.4f} hv_random={hv_random:.4f} evals={evals:.0f} wall_s={wall_s:.0f}")
+    hv_before = statistics.mean(r["hv_before"] for r in rows) if args.before_src else float("nan")
+    evals = statistics.mean(r["evals"] for r in rows)
+    wall_s = statistics.mean(r["wall_s"] for r in rows)
+    console.print(f"load average after: {os.getloadavg()}", highlight=False)
+    print(f"search hv={hv:.4f} hv_random={hv_random:.4f} hv_before={hv_before:.4f} evals={evals:.0f} "
+          f"wall_s={wall_s:.0f} second_device_s={second_s:.0f}")
     return 0
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) and value < 1 else f"{value:.0f}" \
+        if isinstance(value, float) else str(value)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ SCHEMAS = {
     "latency": "supernet.latency.settings:LatencyConfig",  # search.yaml's `latency:`, as `lut` measures
     "strategy/sandwich": "supernet.train.config:SandwichConfig",
     "strategy/progressive_shrinking": "supernet.train.config:ProgressiveShrinkingConfig",
+    "search": "supernet.search.settings:SearchSettings",
 }
 
 

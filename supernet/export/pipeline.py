@@ -7,7 +7,9 @@ compare with the supernet child → card.json, arch.json, README.md → rename t
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +48,7 @@ from supernet.run.bn_recalibration import recalibrate_bn
 from supernet.run.child_eval import calibration_seed
 from supernet.run.directory import checkpoint_path, load_supernet, read_run_config
 from supernet.run.files import atomic_write_text, sha256_file, versions
+from supernet.run.lock import exclusive
 from supernet.space import Arch, SearchSpace
 
 # The trace batch and the self-check's batch sizes differ, which proves the batch axis is dynamic.
@@ -67,6 +70,7 @@ class ExportRequest:
     search_dir: Path | None = None
     checkpoint: str = "best"
     device: str = "cpu"
+    search_device: str | None = None  # whose front --pick / --max-latency-ms read (RUN_DIR/search/<name>)
 
 
 @dataclass
@@ -114,9 +118,16 @@ def export_child(request: ExportRequest) -> ExportResult:
     space = space_from_config(cfg)
     selection = select_arch(space, run_dir, arch=request.arch, pick=request.pick,
                             max_latency_ms=request.max_latency_ms, target=request.target,
-                            search_dir=request.search_dir)
+                            search_dir=request.search_dir, device=request.search_device)
     arch = selection.arch
     out = Path(request.out) if request.out is not None else Path("exports") / arch.id
+    with exclusive(export_lock(out), f"export folder {out}"):
+        return _export_into(out, request, cfg, space, selection, formats, watch)
+
+
+def _export_into(out: Path, request: ExportRequest, cfg: DictConfig, space: SearchSpace,
+                 selection: Selection, formats: tuple[str, ...], watch: _Stopwatch) -> ExportResult:
+    arch, run_dir = selection.arch, Path(request.run_dir)
     check_output(out)
     predicted = predict_from_lut(request.lut, arch) if request.lut is not None else None
     device = _device(request.device)
@@ -178,6 +189,12 @@ def _write(fmt: str, child: nn.Module, example: torch.Tensor, tmp: Path, out: Pa
         return FORMATS[fmt].write(child, example, tmp / name)
     except OSError as err:  # a full disk is a DiskFullError already; this is the rest (EIO, EROFS, ...)
         raise ExportError(f"cannot write {out / name}: {err.strerror or err}; nothing was exported") from err
+
+
+def export_lock(out: Path) -> Path:
+    """The lock of an export folder, in the temp dir: a bad --out is then reported by the export itself."""
+    digest = hashlib.sha256(str(Path(out).absolute()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"supernet-export-{digest}.lock"
 
 
 @torch.no_grad()

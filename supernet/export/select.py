@@ -1,7 +1,8 @@
 """Which child to export: an explicit arch string, an entry of a search's Pareto front, or a latency budget.
 
-The front is read from `RUN_DIR/search/<target>/pareto.json` (written by `supernet search`), a list of
-entries sorted by predicted latency, fastest first. Every arch that comes out of here has been validated
+The front is read from `RUN_DIR/search/<device>/pareto.json` (written by `supernet search`; a device is
+named after its target, its table's runtime, or in a devices file), a list of entries sorted by
+predicted latency, fastest first. Every arch that comes out of here has been validated
 against the run's search space, so a front from another run fails with the field that does not fit.
 """
 
@@ -28,7 +29,8 @@ class Selection:
     pareto_path: Path | None = None
     index: int | None = None
     entry: dict[str, Any] | None = field(default=None, compare=False)
-    target: str | None = None  # the device the front was searched for
+    target: str | None = None  # the target (cpu | gpu) the front was searched for
+    device: str | None = None  # the searched device's name: its folder under RUN_DIR/search/
     lut: str | None = None  # the latency table the front's predictions came from
 
     @property
@@ -42,6 +44,7 @@ class Selection:
             out["pareto"] = str(self.pareto_path)
             out["index"] = self.index
             out["target"] = self.target
+            out["device"] = self.device
             out["lut"] = self.lut
             out["entry"] = self.entry
         return out
@@ -53,12 +56,14 @@ class ParetoFront:
     target: str | None
     entries: list[dict[str, Any]]
     lut: str | None = None
+    device: str | None = None
 
 
 def select_arch(space: SearchSpace, run_dir: Path, *, arch: str | None = None, pick: str | None = None,
                 max_latency_ms: float | None = None, target: str | None = None,
-                search_dir: Path | None = None) -> Selection:
-    """Resolve exactly one of `arch` / `pick` / `max_latency_ms` to a validated child of `space`."""
+                search_dir: Path | None = None, device: str | None = None) -> Selection:
+    """Resolve exactly one of `arch` / `pick` / `max_latency_ms` to a validated child of `space`, from
+    the front of `device` (else of `target`)."""
     options = (("--arch", arch), ("--pick", pick), ("--max-latency-ms", max_latency_ms))
     given = [name for name, value in options if value is not None]
     if len(given) != 1:
@@ -68,30 +73,34 @@ def select_arch(space: SearchSpace, run_dir: Path, *, arch: str | None = None, p
         raise SelectionError(f"--target {target!r} is not one of {', '.join(TARGETS)}")
     if arch is not None:
         return Selection(space.parse(arch), "arch")
-    if max_latency_ms is not None and target is None:
-        raise SelectionError("--max-latency-ms needs --target cpu|gpu: latencies are per device")
-    front = load_front(run_dir, target, search_dir)
-    if pick is not None:
-        index = _pick_index(pick, front)
-    else:
-        index = _within_budget(front, float(max_latency_ms), target)
+    if max_latency_ms is not None and target is None and device is None and search_dir is None:
+        raise SelectionError("--max-latency-ms needs --target cpu|gpu or --device NAME: latencies are per "
+                             "device")
+    front = load_front(run_dir, target, search_dir, device)
+    index = _pick_index(pick, front) if pick is not None else _within_budget(front, float(max_latency_ms))
     return Selection(_entry_arch(space, front, index), "pick" if pick is not None else "max_latency",
-                     front.path, index, front.entries[index], front.target, front.lut)
+                     front.path, index, front.entries[index], target=front.target, lut=front.lut,
+                     device=front.device)
 
 
-def find_pareto(run_dir: Path, target: str | None, search_dir: Path | None) -> Path:
-    """The pareto.json to read: from --search-dir, from the run's search/<target>/, or the run's only one."""
+def find_pareto(run_dir: Path, target: str | None, search_dir: Path | None, device: str | None = None
+                ) -> Path:
+    """The pareto.json to read: from --search-dir, from the run's search/<device or target>/, or the run's
+    only one."""
     if search_dir is not None:
         path = search_dir if search_dir.suffix == ".json" else search_dir / "pareto.json"
         if not path.is_file():
             raise SelectionError(f"no pareto.json at {path}; `supernet search` writes it into "
                                  "RUN_DIR/search/<target>/")
         return path
-    if target is not None:
-        path = run_dir / "search" / target / "pareto.json"
+    if device is not None or target is not None:
+        path = run_dir / "search" / (device or target) / "pareto.json"
         if not path.is_file():
-            raise SelectionError(f"no pareto.json at {path}: run `supernet search {run_dir} --target "
-                                 f"{target}` first, or pass --search-dir DIR")
+            searched = sorted(p.parent.name for p in (run_dir / "search").glob("*/pareto.json"))
+            hint = f" (searched: {', '.join(searched)})" if searched else ""
+            how = f"--target {target}" if device is None else "--devices FILE (or --lut FILE)"
+            raise SelectionError(f"no pareto.json at {path}{hint}: run `supernet search {run_dir} {how}` "
+                                 "first, or pass --search-dir DIR")
         return path
     found = sorted((run_dir / "search").glob("*/pareto.json"))
     if not found:
@@ -100,12 +109,13 @@ def find_pareto(run_dir: Path, target: str | None, search_dir: Path | None) -> P
     if len(found) > 1:
         targets = ", ".join(p.parent.name for p in found)
         raise SelectionError(f"{run_dir} has searches for several targets ({targets}); "
-                             "say which with --target")
+                             "say which with --device NAME (or --target)")
     return found[0]
 
 
-def load_front(run_dir: Path, target: str | None, search_dir: Path | None = None) -> ParetoFront:
-    path = find_pareto(run_dir, target, search_dir)
+def load_front(run_dir: Path, target: str | None, search_dir: Path | None = None,
+               device: str | None = None) -> ParetoFront:
+    path = find_pareto(run_dir, target, search_dir, device)
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -120,7 +130,8 @@ def load_front(run_dir: Path, target: str | None, search_dir: Path | None = None
     front_target = data.get("target")
     if target is not None and front_target is not None and front_target != target:
         raise SelectionError(f"{path} is a front for target {front_target!r}, not --target {target!r}")
-    return ParetoFront(path, front_target or target, entries, data.get("lut"))
+    return ParetoFront(path, front_target or target, entries, data.get("lut"),
+                       data.get("device") or path.parent.name)
 
 
 def _pick_index(pick: str, front: ParetoFront) -> int:
@@ -138,11 +149,11 @@ def _pick_index(pick: str, front: ParetoFront) -> int:
     return index
 
 
-def _within_budget(front: ParetoFront, budget_ms: float, target: str | None) -> int:
+def _within_budget(front: ParetoFront, budget_ms: float) -> int:
     fitting = [i for i, e in enumerate(front.entries) if float(e["latency_ms"]) <= budget_ms]
     if not fitting:
         fastest = min(float(e["latency_ms"]) for e in front.entries)
-        raise SelectionError(f"no child on the {target} front in {front.path} meets --max-latency-ms "
+        raise SelectionError(f"no child on the {front.device} front in {front.path} meets --max-latency-ms "
                              f"{budget_ms:g}: the fastest is predicted at {fastest:.4g} ms")
     # Most accurate within the budget; among equals the faster one.
     entries = front.entries

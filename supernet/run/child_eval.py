@@ -18,22 +18,38 @@ from supernet.space import Arch
 
 
 @torch.no_grad()
-def child_accuracy(model: Supernet, arch: Arch, calib: CalibrationSet,
-                   batches: Iterable[tuple[Tensor, Tensor]], mean, std, device: torch.device,
-                   memory_format: torch.memory_format, precision: Precision) -> float:
-    """Top-1 accuracy (0..1) of `arch` after recalibrating its BN statistics on `calib`."""
+def count_correct(model: Supernet, arch: Arch, calib_batches: Iterable[Tensor],
+                  batches: Iterable[tuple[Tensor, Tensor]], device: torch.device, precision: Precision
+                  ) -> tuple[int, int]:
+    """(top-1 hits, images) of `arch` on prepared batches, after recalibrating its BN on `calib_batches`;
+    both are normalised, at the child's resolution and on `device`. One host sync."""
     model.set_active(arch)
     with precision.autocast():
-        recalibrate_bn(model, calib.batches, arch.resolution)
+        recalibrate_bn(model, calib_batches)
         correct = torch.zeros((), dtype=torch.long, device=device)
         total = 0
         for images, labels in batches:
-            x = normalize(images.to(device, non_blocking=True), mean, std)
-            x = resize_batch(x, arch.resolution).contiguous(memory_format=memory_format)
-            pred = model(x).argmax(dim=1)
-            correct += (pred == labels.to(device, non_blocking=True)).sum()
+            correct += (model(images).argmax(dim=1) == labels).sum()
             total += labels.shape[0]
-    return correct.item() / max(1, total)
+    return int(correct.item()), total
+
+
+def prepare_batch(x: Tensor, resolution: int, memory_format: torch.memory_format) -> Tensor:
+    """A normalised batch resized for a child of `resolution`, in the model's memory format."""
+    return resize_batch(x, resolution).contiguous(memory_format=memory_format)
+
+
+def child_accuracy(model: Supernet, arch: Arch, calib: CalibrationSet,
+                   batches: Iterable[tuple[Tensor, Tensor]], mean, std, device: torch.device,
+                   memory_format: torch.memory_format, precision: Precision) -> float:
+    """Top-1 accuracy (0..1) of `arch` on uint8 `batches` after recalibrating its BN on `calib`."""
+    resolution = arch.resolution
+    prepared = ((prepare_batch(normalize(images.to(device, non_blocking=True), mean, std), resolution,
+                               memory_format), labels.to(device, non_blocking=True))
+                for images, labels in batches)
+    calib_batches = (resize_batch(b, resolution) for b in calib.batches)
+    correct, total = count_correct(model, arch, calib_batches, prepared, device, precision)
+    return correct / max(1, total)
 
 
 def calibration_seed(run_seed: int) -> int:

@@ -1,21 +1,15 @@
-"""`run_search`: NSGA-II over the children of a trained supernet, resumable by deterministic re-execution.
+"""`run_search`: NSGA-II over the children of a trained supernet for one device, on the run's shared
+accuracy store, resumable by deterministic re-execution.
 
-Why NSGA-II. The search has two objectives (accuracy, latency), three at most with params, FLOPs or
-memory, and a budget of a few hundred to a few thousand true evaluations. NSGA-II's non-dominated sorting
-plus crowding distance is the standard for 2-3 objectives, needs no reference directions or weight
-vectors to tune, keeps the extremes of the front (crowding gives them infinite distance: the fastest and
-the most accurate children survive), and handles hard limits by constraint domination. NSGA-III's
-reference directions pay off from about four objectives, where crowding stops discriminating; MOEA/D
-decomposes into scalar subproblems whose weights must match the front's (very uneven) scale and shape, and
-its neighbourhood replacement suits cheap, continuous problems better than a few hundred discrete,
-expensive evaluations. pymoo supplies the selection, sorting and survival; the variation operators are
-the space's own (`supernet.search.operators`).
+NSGA-II because the search has two or three objectives and a few hundred expensive discrete evaluations,
+where its crowding keeps the front's extremes with nothing to tune (docs/search.md compares NSGA-III and
+MOEA/D). Each child is first evaluated on a prefix of the validation images; the children on the front
+are then evaluated on all of them, so the front is always truly evaluated. A ridge surrogate ranks
+oversampled offspring and skips those it predicts dominated.
 
-Resume. Every truly evaluated child is appended to `candidates.jsonl` at once and `state.json` is
-rewritten after each generation. A resumed search simply runs again from generation 0 with the same
-seed: every child it meets that was evaluated before is read from the file instead of evaluated, so it
-walks exactly the path of an uninterrupted run (the generations are a pure function of the seed and of
-the accuracies) and pays only for what was not evaluated yet.
+Resume: the store keeps every evaluation and `state.json` how many store records the search started
+from, so a resumed search runs again from generation 0 with the same seed, reads every child it meets
+from the store, and walks exactly the path of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -37,7 +31,10 @@ from supernet.config import space_from_config
 from supernet.models import Supernet
 from supernet.progress import progress_enabled
 from supernet.run.directory import read_run_config
-from supernet.search.errors import SearchConfigError, SearchError, SearchStateError
+from supernet.run.lock import exclusive
+from supernet.search.accuracy_store import AccuracyStore, Evaluation
+from supernet.search.devices import Device
+from supernet.search.errors import SearchConfigError, SearchStateError
 from supernet.search.evaluator import AccuracyEvaluator
 from supernet.search.front import LATENCY_REF_FACTOR, hypervolume, pareto_front
 from supernet.search.latency import kendall_tau, load_table, measure_front, table_identity
@@ -56,8 +53,8 @@ from supernet.search.problem import ArchProblem, Scored
 from supernet.search.report import write_outputs
 from supernet.search.result import FrontEntry, GenerationStats, SearchResult
 from supernet.search.settings import TARGETS, SearchSettings
-from supernet.search.store import Candidate, CandidateLog, SearchState
-from supernet.space import Arch, SearchSpace
+from supernet.search.store import Candidate, SearchState, write_candidates
+from supernet.space import Arch, ArchError, SearchSpace
 
 OUTPUT_FILES = ("state.json", "candidates.jsonl", "generations.jsonl", "pareto.json", "pareto.png",
                 "summary.json")
@@ -68,81 +65,95 @@ class Evaluator(Protocol):
 
     key: dict[str, Any]
     model: Supernet
+    num_images: int
 
-    def __call__(self, arch: Arch) -> float: ...
-
-
-def default_out_dir(run_dir: Path, target: str) -> Path:
-    return Path(run_dir) / "search" / target
+    def correct(self, arch: Arch, start: int = 0, stop: int | None = None) -> int: ...
 
 
-def run_search(run_dir: str | Path, target: str, settings: SearchSettings, *, lut: str | Path | None = None,
-               table: LatencyPredictor | None = None, evaluator: Evaluator | None = None,
-               restart: bool = False, console: Console | None = None,
+def default_out_dir(run_dir: Path, device: str) -> Path:
+    return Path(run_dir) / "search" / device
+
+
+def default_store_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "search" / "accuracy"
+
+
+def open_store(run_dir: Path, settings: SearchSettings, evaluator: Evaluator) -> AccuracyStore:
+    directory = settings.evaluation.store_dir or default_store_dir(run_dir)
+    return AccuracyStore(directory, evaluator.key)
+
+
+def run_search(run_dir: str | Path, target: str | None, settings: SearchSettings, *,
+               lut: str | Path | None = None, table: LatencyPredictor | None = None,
+               device: Device | None = None, evaluator: Evaluator | None = None,
+               store: AccuracyStore | None = None, restart: bool = False, console: Console | None = None,
                on_generation: Callable[[GenerationStats], None] | None = None) -> SearchResult:
-    """Search the children of the supernet in `run_dir` for `target`, writing into RUN_DIR/search/<target>.
+    """Search the children of the supernet in `run_dir` for one device, writing RUN_DIR/search/<device>.
 
-    `table` (anything with `predict(arch) -> ms`) replaces the latency table that `lut` or the cache would
-    give; `evaluator` replaces the accuracy evaluator built from the run (it may be shared between searches
-    of the same run: its results are memoised by arch). `on_generation` is called after each generation's
-    state is saved.
+    The device is `device`, else `table` (anything with `predict(arch) -> ms`) or `lut` or the table
+    cached for `target`, named `target`. `evaluator` and `store` may be shared by the searches of one
+    run. `on_generation` is called after each generation's state is saved.
     """
     started = time.perf_counter()
     console = console or Console()
-    if target not in TARGETS:
-        raise SearchConfigError(f"--target {target!r} is not one of {', '.join(TARGETS)}")
     run_dir = Path(run_dir)
     space = space_from_config(read_run_config(run_dir))
-    # Cheap checks first: a missing target or an impossible limit fails before any data or weights load.
-    table = table if table is not None else load_table(space, target, lut, settings.latency)
-    table_target = getattr(table, "fingerprint", {}).get("target")
-    if table_target not in (None, target):
-        raise SearchError(f"the latency table {getattr(table, 'path', '')} was measured on a {table_target} "
-                          f"target, not --target {target}: pass a {target} table with --lut")
-    measures = ChildMeasures(space, table)
+    if device is None:
+        if target not in TARGETS:
+            raise SearchConfigError(f"--target {target!r} is not one of {', '.join(TARGETS)}")
+        # Cheap checks first: a missing target or an impossible limit fails before data or weights load.
+        table = table if table is not None else load_table(space, target, lut, settings.latency)
+        device = Device(target, table, target)
+    measures = ChildMeasures(space, device.table)
     constraints = constraints_from(settings.limits)
-    require_satisfiable(space, measures, constraints, _table_name(table))
+    require_satisfiable(space, measures, constraints, _table_name(device.table))
 
-    out_dir = Path(settings.out_dir) if settings.out_dir else default_out_dir(run_dir, target)
-    if restart:
-        for name in OUTPUT_FILES:
-            (out_dir / name).unlink(missing_ok=True)
-    if evaluator is None:
-        evaluator = AccuracyEvaluator.from_run(run_dir, settings.evaluation)
-    state = SearchState(settings.trajectory(), dict(evaluator.key), table_identity(table))
-    previous = _previous_state(out_dir, state)
-    log = CandidateLog(out_dir / "candidates.jsonl")
-    if previous is not None:
-        log.load(space, measures)
-        state.generation = previous.generation
-        console.print(f"resuming {out_dir}: generations 0..{previous.generation} done, {len(log)} children "
-                      "evaluated; replaying them from candidates.jsonl", highlight=False)
+    out_dir = Path(settings.out_dir) if settings.out_dir else default_out_dir(run_dir, device.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state.save(out_dir / "state.json")
+    with exclusive(out_dir / ".lock", f"the search in {out_dir}"):
+        if restart:
+            for name in OUTPUT_FILES:
+                (out_dir / name).unlink(missing_ok=True)
+        if evaluator is None:
+            evaluator = AccuracyEvaluator.from_run(run_dir, settings.evaluation)
+        store = store if store is not None else open_store(run_dir, settings, evaluator)
+        state = SearchState(settings.trajectory(), dict(evaluator.key), table_identity(device.table),
+                            prior_records=len(store.records))
+        previous = _previous_state(out_dir, state)
+        if previous is not None:
+            state.prior_records = previous.prior_records
+            state.generation = previous.generation
+            console.print(f"resuming {out_dir}: generations 0..{previous.generation} done; replaying them "
+                          "from the run's accuracy store", highlight=False)
+        state.save(out_dir / "state.json")
 
-    loop = _Loop(space, settings, measures, constraints, evaluator, log, out_dir, console,
-                 replay_through=previous.generation if previous else -1)
-    stats = loop.run(state, on_generation)
-    state.finished = True
-    state.save(out_dir / "state.json")
+        loop = _Loop(space, settings, measures, constraints, evaluator, store, out_dir, console,
+                     replay_through=previous.generation if previous else -1)
+        loop.learn_prior(store.records[: state.prior_records])
+        stats = loop.run(state, on_generation)
+        state.finished = True
+        state.save(out_dir / "state.json")
 
-    # A log resumed with fewer generations than it ran holds later ones: they are not this search's.
-    evaluated = [c for c in log if c.generation <= settings.generations]
-    pool = [c for c in evaluated if feasible(c.measures, constraints)]
-    front = [FrontEntry(c) for c in pareto_front(pool, settings.objectives)]
-    archs = [e.candidate.arch for e in front]
-    measurement = measure_front(evaluator.model, archs, [e.candidate.measures.latency_ms for e in front],
-                                table, target, settings.measure_front, settings.measure_repeats)
-    limit = settings.limits.get("max_latency_ms")
-    for entry, measured in zip(front, measurement.latencies_ms, strict=True):
-        entry.latency_ms_measured = measured
-        entry.violates_measured = bool(limit is not None and measured is not None and measured > limit)
-    extremes = {name: log.get(arch) for name, arch in (("max", space.max()), ("min", space.min()))
-                if log.get(arch) is not None}
-    result = SearchResult(out_dir, target, settings, space, table, front, evaluated, stats, measurement,
-                          loop.latency_ref_ms, loop.evaluations_now,
-                          previous.generation if previous else None, extremes, time.perf_counter() - started)
-    write_outputs(result)
+        evaluated = loop.candidates()
+        pool = [c for c in evaluated if feasible(c.measures, constraints)]
+        front = [FrontEntry(c) for c in pareto_front(pool, settings.objectives)]
+        archs = [e.candidate.arch for e in front]
+        mode = {True: "true", False: "false"}.get(settings.measure.front, settings.measure.front)
+        measurement = measure_front(evaluator.model, archs, [e.candidate.measures.latency_ms for e in front],
+                                    device.table, device.target, mode, settings.measure.repeats)
+        limit = settings.limits.get("max_latency_ms")
+        for entry, measured in zip(front, measurement.latencies_ms, strict=True):
+            entry.latency_ms_measured = measured
+            entry.violates_measured = bool(limit is not None and measured is not None and measured > limit)
+        by_arch = {c.arch: c for c in evaluated}
+        extremes = {name: by_arch[arch] for name, arch in (("max", space.max()), ("min", space.min()))
+                    if arch in by_arch}
+        result = SearchResult(out_dir, device.target, settings, space, device.table, front, evaluated, stats,
+                              measurement, loop.latency_ref_ms, loop.evaluations_now,
+                              previous.generation if previous else None, extremes,
+                              time.perf_counter() - started, device=device.name,
+                              runtime=device.runtime, promotions_now=loop.promotions_now)
+        write_outputs(result)
     return result
 
 
@@ -167,44 +178,87 @@ def _previous_state(out_dir: Path, state: SearchState) -> SearchState | None:
 
 
 class _Loop:
-    """The generations: pymoo's ask/tell with our scoring, logging and (optionally) predictor screening."""
+    """The generations: pymoo's ask/tell with our scoring, screening, promotion and reporting."""
 
     def __init__(self, space: SearchSpace, settings: SearchSettings, measures: ChildMeasures,
-                 constraints: Sequence[Constraint], evaluator: Evaluator, log: CandidateLog, out_dir: Path,
+                 constraints: Sequence[Constraint], evaluator: Evaluator, store: AccuracyStore, out_dir: Path,
                  console: Console, replay_through: int) -> None:
         self.space, self.settings, self.measures, self.constraints = space, settings, measures, constraints
-        self.evaluator, self.log, self.out_dir, self.console = evaluator, log, out_dir, console
+        self.evaluator, self.store, self.out_dir, self.console = evaluator, store, out_dir, console
         self.replay_through = replay_through
         self.latency_ref_ms = LATENCY_REF_FACTOR * measures(space.max()).latency_ms
-        self.evaluations_now = 0
+        self.full_images = evaluator.num_images
+        screen = settings.evaluation.screen_images
+        self.screen_images = self.full_images if screen is None else min(screen, self.full_images)
+        self.evaluations_now = 0  # children evaluated by this call (on the prefix, or at once on all)
+        self.promotions_now = 0  # children extended to all validation images by this call
         self.generation = 0
+        self.known: dict[Arch, Evaluation] = {}  # this search's best evaluation of each child it knows
+        self.seen: dict[Arch, int] = {}  # the generation it first met each (-1: known from the store)
         self._bar: tqdm | None = None
-        self._counts = {"evaluated": 0, "cached": 0, "infeasible": 0}
+        self._counts: dict[str, int] = {}
+
+    # ----- knowledge
+    def learn_prior(self, records: Sequence[Evaluation]) -> None:
+        """Children evaluated before this search began (by any search of the run), best record each."""
+        for record in records:
+            try:
+                arch = self.space.parse(record.arch)
+            except ArchError:
+                continue  # not a child of this space: a store is per run, so only a hand-edited line
+            if arch not in self.known or record.images > self.known[arch].images:
+                self.known[arch] = record
+            self.seen.setdefault(arch, -1)
+
+    def candidates(self, through: int | None = None) -> list[Candidate]:
+        return [Candidate(arch, self.known[arch].accuracy, self.measures(arch), generation,
+                          self.known[arch].images)
+                for arch, generation in self.seen.items() if through is None or generation <= through]
+
+    def _hits(self, arch: Arch) -> Callable[[int, int], int]:
+        return lambda start, stop: self.evaluator.correct(arch, start, stop)
 
     def is_feasible(self, arch: Arch) -> bool:
         return feasible(self.measures(arch), self.constraints)
 
     def score(self, arch: Arch) -> Scored:
-        """The child's measures and, when it meets the limits, its accuracy (from the log, else evaluated)."""
+        """The child's measures and, when it meets the limits, its best-known accuracy (else evaluated on
+        the validation prefix)."""
         measures = self.measures(arch)
         if self._bar is not None:
             self._bar.update(1)
         if not feasible(measures, self.constraints):
             self._counts["infeasible"] += 1
             return Scored(arch, measures, None)
-        candidate = self.log.get(arch)
-        if candidate is None:
-            calls = getattr(self.evaluator, "calls", None)
-            accuracy = float(self.evaluator(arch))
-            # a shared evaluator may know the child from another search: only its real work counts here
-            self.evaluations_now += 1 if calls is None else self.evaluator.calls - calls
-            candidate = Candidate(arch, accuracy, measures, self.generation)
-            self.log.add(candidate)
-            self._counts["evaluated"] += 1
-        else:
+        if arch in self.known:
             self._counts["cached"] += 1
-        return Scored(arch, measures, candidate.accuracy)
+        else:
+            record, computed = self.store.evaluate(arch, self.screen_images, self._hits(arch))
+            self.known[arch] = record
+            self.evaluations_now += computed
+            self._counts["evaluated" if computed else "cached"] += 1
+        self.seen.setdefault(arch, self.generation)
+        return Scored(arch, measures, self.known[arch].accuracy)
 
+    def _promote(self) -> set[Arch]:
+        """Evaluate on every validation image the front's children known only on the prefix, until the
+        front (which their new accuracies may change) holds full evaluations only."""
+        promoted: set[Arch] = set()
+        while True:
+            pool = [c for c in self.candidates(self.generation) if feasible(c.measures, self.constraints)]
+            todo = [c.arch for c in pareto_front(pool, self.settings.objectives)
+                    if c.images < self.full_images]
+            if not todo:
+                return promoted
+            for arch in todo:
+                record, computed = self.store.evaluate(arch, self.full_images, self._hits(arch),
+                                                       prefix=self.known[arch])
+                self.known[arch] = record
+                self.promotions_now += computed
+                self._counts["promoted"] += 1
+                promoted.add(arch)
+
+    # ----- generations
     def run(self, state: SearchState, on_generation: Callable[[GenerationStats], None] | None
             ) -> list[GenerationStats]:
         s = self.settings
@@ -212,7 +266,7 @@ class _Loop:
         algorithm = NSGA2(
             pop_size=s.population,
             n_offsprings=s.population,
-            sampling=ArchSampling(self.space, self.is_feasible, seeds=(self.space.min(), self.space.max()),
+            sampling=ArchSampling(self.space, self.is_feasible, seeds=self._initial_seeds(),
                                   spread_by=lambda arch: self.measures(arch).latency_ms),
             crossover=ArchCrossover(self.space, self.is_feasible, s.crossover_prob),
             mutation=ArchMutation(self.space, self.is_feasible, s.mutation_prob),
@@ -222,26 +276,25 @@ class _Loop:
         show_bar = progress_enabled(s.progress)
         stats: list[GenerationStats] = []
         for generation in range(s.generations + 1):
-            if not algorithm.has_next():
-                break
             self.generation = generation
             began = time.perf_counter()
-            self._counts = dict.fromkeys(self._counts, 0)
+            self._counts = dict.fromkeys(("evaluated", "cached", "infeasible", "promoted", "skipped"), 0)
             screen = self._predictor_ready(generation)
             algorithm.n_offsprings = s.population * (s.predictor.oversample if screen else 1)
             offspring = algorithm.ask()
-            if offspring is None or len(offspring) == 0:
-                break
             tau = None
             with tqdm(total=len(offspring), desc=f"generation {generation}/{s.generations}", unit="child",
                       disable=not show_bar, leave=False, dynamic_ncols=True) as self._bar:
                 if screen:
                     offspring, predicted = self._screen(offspring)
-                algorithm.evaluator.eval(problem, offspring)
+                if len(offspring):
+                    algorithm.evaluator.eval(problem, offspring)
             self._bar = None
             if screen:
                 tau = self._predictor_tau(offspring, predicted)
-            algorithm.tell(infills=offspring)
+            if len(offspring):
+                algorithm.tell(infills=offspring)
+            self._refresh_population(algorithm, self._promote())
             stats.append(self._report(generation, len(offspring), time.perf_counter() - began, tau))
             state.generation = max(state.generation, generation)
             state.save(self.out_dir / "state.json")
@@ -249,45 +302,75 @@ class _Loop:
                 on_generation(stats[-1])
         return stats
 
-    # ----- accuracy predictor
+    def _initial_seeds(self) -> list[Arch]:
+        """The min and max children, then the best children already known (by rank and crowding), so a
+        search of another device starts from the run's store instead of from scratch."""
+        seeds = [self.space.min(), self.space.max()]
+        known = [a for a in self.known if a not in seeds and self.is_feasible(a)]
+        if not known:
+            return seeds
+        F = np.array([minimised(self.known[a].accuracy, self.measures(a), self.settings.objectives)
+                      for a in known], dtype=float)
+        best = best_by_rank_and_crowding(F, max(0, self.settings.population - len(seeds)))
+        return seeds + [known[i] for i in sorted(best)]
+
+    def _refresh_population(self, algorithm: NSGA2, promoted: set[Arch]) -> None:
+        """Survival then ranks promoted children by their accuracy on every validation image."""
+        if algorithm.pop is None:
+            return
+        for individual in algorithm.pop:
+            arch = individual.X[0]
+            if arch in promoted:
+                individual.F = np.array(minimised(self.known[arch].accuracy, self.measures(arch),
+                                                  self.settings.objectives), dtype=float)
+
+    # ----- accuracy surrogate
     def _predictor_ready(self, generation: int) -> bool:
         p = self.settings.predictor
         return p.enabled and generation > 0 and len(self._training_set(generation)) >= p.min_train
 
-    def _training_set(self, generation: int) -> list[Candidate]:
-        # Only what an uninterrupted run would know at this point: a resumed log also holds later generations.
-        return [c for c in self.log if c.generation < generation]
+    def _training_set(self, generation: int) -> list[Arch]:
+        # What an uninterrupted run would know here: the prior, and children met before this generation.
+        return [a for a, g in self.seen.items() if g < generation]
 
     def _screen(self, offspring: Population) -> tuple[Population, list[float | None]]:
-        """Keep the `population` offspring that the predictor ranks best (known accuracies are used as they
-        are); returns them and the predicted accuracy of each kept one (None where it was known)."""
+        """Keep up to `population` offspring that the surrogate ranks best and does not predict dominated
+        by the known front by more than `margin` of its error; known children cost nothing and stay.
+        Returns them and the predicted accuracy of each kept one (None where it was known)."""
+        s = self.settings
         train = self._training_set(self.generation)
-        predictor = RidgePredictor(self.space, self.settings.predictor.ridge).fit(
-            [c.arch for c in train], [c.accuracy for c in train])
+        predictor = RidgePredictor(self.space, s.predictor.ridge).fit(
+            train, [self.known[a].accuracy for a in train])
         archs = [ind.X[0] for ind in offspring]
         guesses = predictor.predict(archs)
         predicted, F = [], []
         for arch, guess in zip(archs, guesses, strict=True):
-            known = self.log.get(arch)
-            if known is not None and known.generation >= self.generation:
-                known = None  # a resumed log knows later generations; an uninterrupted run would not yet
-            accuracy = known.accuracy if known is not None else float(guess)
+            known = self.known.get(arch) if self.seen.get(arch, self.generation) < self.generation else None
             predicted.append(None if known is not None else float(guess))
-            F.append(minimised(accuracy, self.measures(arch), self.settings.objectives))
-        # Proposals over a limit are never worth a slot while proposals within the limits remain.
+            F.append(minimised(known.accuracy if known else float(guess), self.measures(arch), s.objectives))
         within = [i for i, arch in enumerate(archs) if self.is_feasible(arch)]
         over = [i for i in range(len(archs)) if i not in set(within)]
         best = best_by_rank_and_crowding(np.array([F[i] for i in within], dtype=float).reshape(-1, len(F[0])),
-                                         self.settings.population)
-        keep = sorted([within[i] for i in best] + over[: max(0, self.settings.population - len(within))])
+                                         s.population)
+        keep = sorted([within[i] for i in best] + over[: max(0, s.population - len(within))])
+        front = self._front_vectors()
+        slack = s.predictor.margin * predictor.loo_rms
+        plausible = [i for i in keep if predicted[i] is None or not _dominated(F[i], front, slack)]
+        self._counts["skipped"] = len(keep) - len(plausible)
         if self._bar is not None:
-            self._bar.total = len(keep)
+            self._bar.total = len(plausible)
             self._bar.refresh()
-        return offspring[keep], [predicted[i] for i in keep]
+        return offspring[plausible], [predicted[i] for i in plausible]
+
+    def _front_vectors(self) -> np.ndarray:
+        pool = [c for c in self.candidates(self.generation - 1) if feasible(c.measures, self.constraints)]
+        front = pareto_front(pool, self.settings.objectives)
+        return np.array([minimised(c.accuracy, c.measures, self.settings.objectives) for c in front],
+                        dtype=float).reshape(-1, len(self.settings.objectives))
 
     def _predictor_tau(self, offspring: Population, predicted: list[float | None]) -> float | None:
-        pairs = [(p, self.log.get(ind.X[0]).accuracy) for ind, p in zip(offspring, predicted, strict=True)
-                 if p is not None and self.log.get(ind.X[0]) is not None]
+        pairs = [(p, self.known[ind.X[0]].accuracy) for ind, p in zip(offspring, predicted, strict=True)
+                 if p is not None and ind.X[0] in self.known]
         if len(pairs) < 2:
             return None
         tau = kendall_tau([p for p, _ in pairs], [t for _, t in pairs])
@@ -295,26 +378,38 @@ class _Loop:
 
     # ----- per-generation report
     def _report(self, generation: int, children: int, seconds: float, tau: float | None) -> GenerationStats:
-        pool = [c for c in self.log if c.generation <= generation and feasible(c.measures, self.constraints)]
+        met = self.candidates(generation)
+        pool = [c for c in met if feasible(c.measures, self.constraints)]
         front = pareto_front(pool, ("accuracy", "latency_ms"))
+        c = self._counts
         stats = GenerationStats(
-            generation=generation, children=children, evaluated=self._counts["evaluated"],
-            cached=self._counts["cached"], infeasible=self._counts["infeasible"], front_size=len(front),
+            generation=generation, children=children, evaluated=c["evaluated"], cached=c["cached"],
+            infeasible=c["infeasible"], front_size=len(front),
             hypervolume=hypervolume([(c.accuracy, c.measures.latency_ms) for c in front],
                                     self.latency_ref_ms),
             best_accuracy=max((c.accuracy for c in front), default=float("nan")),
             fastest_ms=min((c.measures.latency_ms for c in front), default=float("nan")),
-            total_evaluations=sum(1 for c in self.log if c.generation <= generation), seconds=seconds,
-            predictor_tau=tau)
+            total_evaluations=sum(1 for c in met if c.generation >= 0), seconds=seconds,
+            predictor_tau=tau, promoted=c["promoted"], skipped=c["skipped"])
         replayed = generation <= self.replay_through
+        write_candidates(self.out_dir / "candidates.jsonl", met)
         if not replayed:
             with open(self.out_dir / "generations.jsonl", "a") as f:
                 f.write(json.dumps(asdict(stats)) + "\n")
-        tau_text = f", predictor tau {tau:.2f}" if tau is not None else ""
+        tau_text = f", surrogate tau {tau:.2f}" if tau is not None else ""
         self.console.print(
             f"generation {generation}/{self.settings.generations}: {stats.evaluated} evaluated, "
-            f"{stats.cached} known, {stats.infeasible} over a limit; front {stats.front_size}, "
-            f"hv {stats.hypervolume:.4f}, best {100 * stats.best_accuracy:.2f}%, fastest "
-            f"{stats.fastest_ms:.3f} ms{tau_text} ({seconds:.1f} s{', replayed' if replayed else ''})",
-            highlight=False)
+            f"{stats.promoted} on all images, {stats.cached} known, {stats.skipped} predicted dominated, "
+            f"{stats.infeasible} over a limit; front {stats.front_size}, hv {stats.hypervolume:.4f}, best "
+            f"{100 * stats.best_accuracy:.2f}%, fastest {stats.fastest_ms:.3f} ms{tau_text} "
+            f"({seconds:.1f} s{', replayed' if replayed else ''})", highlight=False)
         return stats
+
+
+def _dominated(point: Sequence[float], front: np.ndarray, slack: float) -> bool:
+    """`point` (minimised, accuracy first) is dominated by a front vector even with `slack` more accuracy."""
+    if len(front) == 0:
+        return False
+    lifted = np.asarray(point, dtype=float).copy()
+    lifted[0] -= slack
+    return bool(np.any(np.all(front <= lifted, axis=1) & np.any(front < lifted, axis=1)))

@@ -1,17 +1,9 @@
-"""Validation accuracy of BN-recalibrated children of one trained supernet, cached by arch.
+"""Top-1 hits of BN-recalibrated children of one trained supernet on a range of its validation images.
 
-The same measure as `supernet.run.child_eval.child_accuracy` (and the same calibration images: a prefix
-of the seeded draw the training loop uses), arranged for evaluating thousands of children:
-
-- the calibration batches and the validation images are normalised once and kept on the device, and
-  their bilinear resizes are kept per resolution (within `cache_mb`), where `child_accuracy` would
-  normalise, resize and copy every batch again for every child;
-- the supernet is never copied: `set_active` + `recalibrate_bn` overwrite its BN statistics in place
-  (they describe only the active child anyway);
-- one host sync per child (the correct count), and results are memoised by arch.
-
-The validation images are the run's held-out validation split (carved from the training set, disjoint
-from both the images trained on and the test set); the test set is never read here.
+The measure is training's (`supernet.run.child_eval.count_correct`, on the same calibration draw),
+arranged for evaluating thousands of children: the calibration batches and the validation images are
+normalised once, kept on the device and resized once per resolution (within `cache_mb`), and the supernet
+is never copied. The images are the run's held-out validation split; the test set is never read here.
 """
 
 from __future__ import annotations
@@ -26,17 +18,24 @@ from torch import Tensor
 
 from supernet.data import make_loader, normalize
 from supernet.models import Supernet
-from supernet.run.bn_recalibration import CalibrationSet, recalibrate_bn, resize_batch
-from supernet.run.child_eval import calibration_batches, calibration_seed, load_run_data
+from supernet.run.bn_recalibration import CalibrationSet
+from supernet.run.child_eval import (
+    calibration_batches,
+    calibration_seed,
+    count_correct,
+    load_run_data,
+    prepare_batch,
+)
 from supernet.run.device import Precision, resolve_device, resolve_precision
 from supernet.run.directory import checkpoint_path, load_supernet
+from supernet.run.files import sha256_file
 from supernet.search.errors import SearchError
 from supernet.search.settings import EvaluationSettings
 from supernet.space import Arch
 
 
 class AccuracyEvaluator:
-    """`evaluator(arch)`: top-1 accuracy (0..1) on the validation images; `calls` counts real evaluations."""
+    """`correct(arch, start, stop)`: top-1 hits on validation images [start, stop); `calls` counts them."""
 
     def __init__(self, model: Supernet, calib: CalibrationSet, val_images: Tensor, val_labels: Tensor,
                  mean, std, *, precision: Precision,
@@ -52,8 +51,7 @@ class AccuracyEvaluator:
         self.mean, self.std = mean, std
         self.precision, self.memory_format, self.batch_size = precision, memory_format, batch_size
         self._cache_budget = int(cache_mb * 2**20)
-        self._inputs: dict[int, tuple[tuple[Tensor, ...], tuple[Tensor, ...]]] = {}
-        self._memo: dict[Arch, float] = {}
+        self._inputs: dict[int, tuple[tuple[Tensor, ...], Tensor | None]] = {}
         self.calls = 0
         self.key = {**(key or {}), "calibration": calib.digest, "calib_images": calib.num_images,
                     "val_images": len(val_images), "precision": precision.name, "device": self.device.type}
@@ -81,7 +79,7 @@ class AccuracyEvaluator:
         if len(images) == 0:
             raise SearchError(f"{run_dir}: the validation split is empty, so children cannot be evaluated; "
                               "train with data.val_size > 0 (the search never uses the test split)")
-        key = {"checkpoint": checkpoint_digest(Path(run_dir), settings.checkpoint),
+        key = {"checkpoint": sha256_file(checkpoint_path(run_dir, settings.checkpoint))[:16],
                "validation": _digest(images, labels)}
         return cls(model, calib, images, labels, data.mean, data.std, precision=precision,
                    memory_format=memory_format, batch_size=settings.batch_size, cache_mb=settings.cache_mb,
@@ -91,51 +89,38 @@ class AccuracyEvaluator:
     def num_images(self) -> int:
         return len(self.val_labels)
 
-    def __call__(self, arch: Arch) -> float:
-        found = self._memo.get(arch)
-        if found is None:
-            found = self._memo[arch] = self._accuracy(arch)
-            self.calls += 1
-        return found
+    def correct(self, arch: Arch, start: int = 0, stop: int | None = None) -> int:
+        """Top-1 hits of `arch` on validation images [start, stop) (all when stop is None)."""
+        stop = self.num_images if stop is None else min(stop, self.num_images)
+        calib, resized = self._resized(arch.resolution)
+        labels = self.val_labels[start:stop].split(self.batch_size)
+        if resized is not None:
+            images: Iterator[Tensor] = iter(resized[start:stop].split(self.batch_size))
+        else:
+            images = (prepare_batch(normalize(chunk, self.mean, self.std), arch.resolution,
+                                    self.memory_format)
+                      for chunk in self.val_images[start:stop].split(self.batch_size))
+        hits, _ = count_correct(self.model, arch, calib, zip(images, labels, strict=True), self.device,
+                                self.precision)
+        self.calls += 1
+        return hits
 
-    def remember(self, arch: Arch, accuracy: float) -> None:
-        """Take an accuracy evaluated earlier (by this evaluator's key) instead of computing it again."""
-        self._memo.setdefault(arch, accuracy)
-
-    @torch.no_grad()
-    def _accuracy(self, arch: Arch) -> float:
-        model = self.model
-        model.set_active(arch)
-        calib, val = self._resized(arch.resolution)
-        with self.precision.autocast():
-            recalibrate_bn(model, calib)  # batches are already at the child's resolution
-            correct = torch.zeros((), dtype=torch.long, device=self.device)
-            for images, labels in val:
-                correct += (model(images).argmax(dim=1) == labels).sum()
-        return correct.item() / self.num_images
-
-    def _resized(self, resolution: int) -> tuple[tuple[Tensor, ...], Iterator[tuple[Tensor, Tensor]]]:
-        """Calibration batches and (images, labels) validation batches at `resolution`, cached if they fit."""
+    def _resized(self, resolution: int) -> tuple[tuple[Tensor, ...], Tensor | None]:
+        """Calibration batches and all validation images at `resolution` (None when over the cache)."""
         cached = self._inputs.get(resolution)
         if cached is not None:
-            calib, val = cached
-            return calib, zip(val, self.val_labels.split(self.batch_size), strict=True)
+            return cached
+        calib = tuple(prepare_batch(b, resolution, self.memory_format) for b in self.calib.batches)
         channels = self.val_images.shape[1]
         size = (self.calib.num_images + self.num_images) * channels * resolution**2 * 4
-        calib = tuple(self._prepare(b, resolution) for b in self.calib.batches)
-        if size <= self._cache_budget:
-            self._cache_budget -= size
-            val = tuple(self._val_batches(resolution))
-            self._inputs[resolution] = (calib, val)
-            return calib, zip(val, self.val_labels.split(self.batch_size), strict=True)
-        return calib, zip(self._val_batches(resolution), self.val_labels.split(self.batch_size), strict=True)
-
-    def _val_batches(self, resolution: int) -> Iterator[Tensor]:
-        for chunk in self.val_images.split(self.batch_size):
-            yield self._prepare(normalize(chunk, self.mean, self.std), resolution)
-
-    def _prepare(self, x: Tensor, resolution: int) -> Tensor:
-        return resize_batch(x, resolution).contiguous(memory_format=self.memory_format)
+        if size > self._cache_budget:
+            return calib, None
+        self._cache_budget -= size
+        resized = torch.cat([prepare_batch(normalize(chunk, self.mean, self.std), resolution,
+                                           self.memory_format)
+                             for chunk in self.val_images.split(self.batch_size)])
+        self._inputs[resolution] = (calib, resized)
+        return calib, resized
 
 
 def _first_images(dataset, limit: int | None) -> tuple[Tensor, Tensor]:
@@ -156,14 +141,4 @@ def _first_images(dataset, limit: int | None) -> tuple[Tensor, Tensor]:
 def _digest(images: Tensor, labels: Tensor) -> str:
     h = hashlib.sha256(images.contiguous().numpy().tobytes())
     h.update(labels.numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def checkpoint_digest(run_dir: Path, which: str) -> str:
-    """A content hash of the checkpoint `load_supernet` reads (best.pt, else last.pt)."""
-    path = checkpoint_path(run_dir, which)
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()[:16]

@@ -21,6 +21,7 @@ class RidgePredictor:
     def __init__(self, space: SearchSpace, alpha: float = 1.0) -> None:
         self.space, self.alpha = space, alpha
         self.weights: np.ndarray | None = None
+        self.loo_rms = 0.0  # root mean square of the leave-one-out residuals: the held-out error to expect
 
     def _features(self, archs: Sequence[Arch]) -> np.ndarray:
         X = np.array([self.space.encode(a) for a in archs], dtype=float)
@@ -30,7 +31,12 @@ class RidgePredictor:
         X, y = self._features(archs), np.asarray(accuracies, dtype=float)
         penalty = self.alpha * np.eye(X.shape[1])
         penalty[-1, -1] = 0.0
-        self.weights = np.linalg.solve(X.T @ X + penalty + 1e-9 * np.eye(X.shape[1]), X.T @ y)
+        inverse = np.linalg.inv(X.T @ X + penalty + 1e-9 * np.eye(X.shape[1]))
+        self.weights = inverse @ X.T @ y
+        # A linear smoother's leave-one-out residual is its residual over (1 - leverage): no refits.
+        leverage = np.einsum("ij,jk,ik->i", X, inverse, X)
+        residuals = (y - X @ self.weights) / np.maximum(1.0 - leverage, 1e-6)
+        self.loo_rms = float(np.sqrt(np.mean(residuals**2)))
         return self
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray:

@@ -28,7 +28,8 @@ def pareto_document(result: SearchResult) -> dict[str, Any]:
                "violates_measured": entry.violates_measured}
         row.update({name: int(c.measures.get(name)) for name in extra})
         front.append(row)
-    return {"target": result.target, "lut": _lut_path(result.table),
+    return {"device": result.device, "target": result.target, "runtime": result.runtime,
+            "lut": _lut_path(result.table),
             "objectives": list(result.settings.objectives),
             "constraints": {key: limits.get(key) for key in CONSTRAINTS}, "seed": result.settings.seed,
             "front": front}
@@ -38,9 +39,12 @@ def summary_document(result: SearchResult) -> dict[str, Any]:
     """summary.json: how the search went (evaluations, hypervolume, predicted vs measured latency)."""
     last = result.generations[-1] if result.generations else None
     return _finite({
+        "device": result.device,
         "target": result.target,
-        "evaluations": len(result.candidates),
+        "runtime": result.runtime,
+        "candidates": len(result.candidates),
         "evaluations_this_call": result.evaluations_now,
+        "full_evaluations_this_call": result.promotions_now,
         "generations_completed": last.generation if last else None,
         "resumed_from_generation": result.resumed_from,
         "front_size": len(result.front),
@@ -50,6 +54,9 @@ def summary_document(result: SearchResult) -> dict[str, Any]:
         "extremes": {name: {"arch": str(c.arch), "accuracy": c.accuracy, "latency_ms": c.measures.latency_ms}
                      for name, c in result.extremes.items()},
         "wall_s": result.wall_s,
+        "generations": [{"generation": g.generation, "evaluated": g.evaluated, "promoted": g.promoted,
+                         "skipped": g.skipped, "hypervolume": g.hypervolume, "surrogate_tau": g.predictor_tau}
+                        for g in result.generations],
     })
 
 
@@ -93,9 +100,9 @@ def plot_front(result: SearchResult, path: Path) -> None:
     limit = result.settings.limits.get("max_latency_ms")
     if limit is not None:
         ax.axvline(limit, color="0.4", linestyle="--", linewidth=1, label=f"max latency {limit:g} ms")
-    ax.set_xlabel(f"predicted latency on {result.target} (ms)")
+    ax.set_xlabel(f"predicted latency on {result.device or result.target} (ms)")
     ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(f"search on {result.target}: hypervolume {result.hypervolume:.4f}")
+    ax.set_title(f"search on {result.device or result.target}: hypervolume {result.hypervolume:.4f}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -105,8 +112,8 @@ def plot_front(result: SearchResult, path: Path) -> None:
 
 def front_table(result: SearchResult) -> Table:
     limit = result.settings.limits.get("max_latency_ms")
-    title = (f"Pareto front on {result.target}: {len(result.front)} of {len(result.candidates)} evaluated "
-             f"children, hypervolume {result.hypervolume:.4f}")
+    title = (f"Pareto front on {result.device or result.target}: {len(result.front)} of "
+             f"{len(result.candidates)} known children, hypervolume {result.hypervolume:.4f}")
     table = Table(title=title)
     for column in ("#", "acc %", "latency ms", "measured ms", "error %", "params (M)", "FLOPs (M)", "arch"):
         table.add_column(column, justify="left" if column == "arch" else "right")

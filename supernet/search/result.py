@@ -27,6 +27,8 @@ class GenerationStats:
     total_evaluations: int
     seconds: float
     predictor_tau: float | None = None  # Kendall tau, predicted vs true accuracy of the screened offspring
+    promoted: int = 0  # children of the front evaluated on every validation image this generation
+    skipped: int = 0  # offspring the surrogate predicted dominated, never evaluated
 
 
 @dataclass
@@ -52,6 +54,9 @@ class SearchResult:
     resumed_from: int | None = None  # the last generation completed before this call, when resumed
     extremes: dict[str, Candidate] = field(default_factory=dict)
     wall_s: float = 0.0
+    device: str = ""  # the folder name under RUN_DIR/search/
+    runtime: str | None = None  # the runtime the latency table records, where it records one
+    promotions_now: int = 0  # children extended to every validation image by this call
 
     @property
     def hypervolume(self) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from search_support import TRAIN_OVERRIDES, CountingEvaluator, FlopsLatency, search_settings
+from search_support import TRAIN_OVERRIDES, CountingEvaluator, FlopsLatency, isolated, search_settings
 
 from supernet.config import compose_config, space_from_config
 from supernet.run.directory import read_run_config
@@ -52,4 +52,4 @@ def reference(run_dir: Path, table: FlopsLatency, tmp_path_factory: pytest.TempP
     """One uninterrupted search, seed 0, that the other tests compare with."""
     out = tmp_path_factory.mktemp("reference")
     evaluator = CountingEvaluator(AccuracyEvaluator.from_run(run_dir, search_settings().evaluation))
-    return run_search(run_dir, "cpu", search_settings(f"out_dir={out}"), table=table, evaluator=evaluator)
+    return run_search(run_dir, "cpu", search_settings(*isolated(out)), table=table, evaluator=evaluator)

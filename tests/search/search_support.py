@@ -18,7 +18,7 @@ SEARCH_OVERRIDES = [
     "population=6", "generations=3", "progress=false", "evaluation.val_images=192",
     "evaluation.calib_images=64", "evaluation.calib_batch_size=32", "evaluation.batch_size=96",
     "constraints.max_latency_ms=0.45", "predictor.enabled=true", "predictor.min_train=6",
-    "predictor.oversample=3",
+    "predictor.oversample=3", "evaluation.screen_images=96",
 ]
 
 
@@ -33,15 +33,24 @@ class FlopsLatency:
 
 
 class CountingEvaluator:
-    """Wraps an evaluator and counts the accuracies it is asked for."""
+    """Wraps an evaluator and records the children it evaluates (arch, first image, last image + 1)."""
 
     def __init__(self, inner: AccuracyEvaluator) -> None:
-        self.inner, self.calls = inner, 0
-        self.key, self.model = inner.key, inner.model
+        self.inner, self.asked = inner, []
+        self.key, self.model, self.num_images = inner.key, inner.model, inner.num_images
 
-    def __call__(self, arch: Arch) -> float:
-        self.calls += 1
-        return self.inner(arch)
+    @property
+    def calls(self) -> int:
+        return len(self.asked)
+
+    def correct(self, arch: Arch, start: int = 0, stop: int | None = None) -> int:
+        self.asked.append((arch, start, stop))
+        return self.inner.correct(arch, start, stop)
+
+
+def isolated(out) -> list[str]:
+    """Overrides that give a search its own folder and its own accuracy store inside it."""
+    return [f"out_dir={out}", f"evaluation.store_dir={out}/accuracy"]
 
 
 def search_settings(*overrides: str) -> SearchSettings:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from search_support import CountingEvaluator, search_settings
+from search_support import CountingEvaluator, isolated, search_settings
 
 from supernet.search import InfeasibleConstraintError, SearchResult, SearchStateError, dominates, run_search
 from supernet.search.objectives import minimised
@@ -48,15 +48,17 @@ def test_every_front_entry_meets_the_limits(reference: SearchResult, table):
 
 def test_same_seed_gives_the_same_front_and_another_seed_does_not(run_dir, table, reference, evaluator,
                                                                   tmp_path):
-    again = run_search(run_dir, "cpu", search_settings(f"out_dir={tmp_path / 'a'}"), table=table,
+    again = run_search(run_dir, "cpu", search_settings(*isolated(tmp_path / "a")), table=table,
                        evaluator=evaluator)
     assert front_rows(again) == front_rows(reference)
     assert [str(c.arch) for c in again.candidates] == [str(c.arch) for c in reference.candidates]
     # another seed starts elsewhere (its first generation is enough to see that)
-    settings = search_settings(f"out_dir={tmp_path / 'b'}", "seed=1", "generations=0")
+    settings = search_settings(*isolated(tmp_path / "b"), "seed=1", "generations=0")
     other = run_search(run_dir, "cpu", settings, table=table, evaluator=evaluator)
     first = [str(c.arch) for c in reference.candidates if c.generation == 0]
     assert len(other.candidates) == len(first) == 6
+    assert evaluator.calls == (again.evaluations_now + again.promotions_now + other.evaluations_now
+                               + other.promotions_now)
     assert [str(c.arch) for c in other.candidates] != first
 
 
@@ -66,7 +68,7 @@ class Interrupt(Exception):
 
 def test_interrupted_search_resumes_to_the_uninterrupted_result(run_dir, table, reference, evaluator,
                                                                 tmp_path):
-    settings = search_settings(f"out_dir={tmp_path}")
+    settings = search_settings(*isolated(tmp_path))
 
     def stop_after_generation_1(stats):
         if stats.generation == 1:
@@ -84,7 +86,7 @@ def test_interrupted_search_resumes_to_the_uninterrupted_result(run_dir, table, 
     assert resumed.resumed_from == 1
     assert front_rows(resumed) == front_rows(reference)
     # only what the interrupted run had not evaluated was evaluated again
-    assert fresh.calls == len(reference.candidates) - before
+    assert before + fresh.calls == reference.evaluations_now + reference.promotions_now
     assert before > 0 and fresh.calls > 0
     written = (tmp_path / "candidates.jsonl").read_bytes()
     assert written == (reference.out_dir / "candidates.jsonl").read_bytes()
@@ -92,7 +94,7 @@ def test_interrupted_search_resumes_to_the_uninterrupted_result(run_dir, table, 
 
 def test_resume_under_other_settings_is_refused(run_dir, table, reference, evaluator):
     with pytest.raises(SearchStateError, match=r"other settings \(trajectory.seed: 5 vs 0.*--restart"):
-        run_search(run_dir, "cpu", search_settings(f"out_dir={reference.out_dir}", "seed=5"), table=table,
+        run_search(run_dir, "cpu", search_settings(*isolated(reference.out_dir), "seed=5"), table=table,
                    evaluator=evaluator)
     assert evaluator.calls == 0
 
@@ -107,7 +109,7 @@ def test_resume_under_other_settings_is_refused(run_dir, table, reference, evalu
 ])
 def test_unmeetable_limit_fails_before_any_evaluation(run_dir, table, evaluator, tmp_path, override, pattern):
     with pytest.raises(InfeasibleConstraintError, match=pattern):
-        run_search(run_dir, "cpu", search_settings(f"out_dir={tmp_path}", override), table=table,
+        run_search(run_dir, "cpu", search_settings(*isolated(tmp_path), override), table=table,
                    evaluator=evaluator)
     assert evaluator.calls == 0
     assert not tmp_path.joinpath("candidates.jsonl").exists()
@@ -116,8 +118,9 @@ def test_unmeetable_limit_fails_before_any_evaluation(run_dir, table, evaluator,
 def test_output_files_are_written_and_read_back(reference: SearchResult):
     out = reference.out_dir
     pareto = json.loads((out / "pareto.json").read_text())
-    assert set(pareto) == {"target", "lut", "objectives", "constraints", "seed", "front"}
-    assert pareto["target"] == "cpu" and pareto["lut"] is None and pareto["seed"] == 0
+    assert set(pareto) == {"device", "target", "runtime", "lut", "objectives", "constraints", "seed", "front"}
+    assert pareto["device"] == pareto["target"] == "cpu" and pareto["runtime"] is None
+    assert pareto["lut"] is None and pareto["seed"] == 0
     assert pareto["objectives"] == ["accuracy", "latency_ms"]
     assert pareto["constraints"] == {"max_latency_ms": 0.45, "max_params": None, "max_flops": None,
                                      "max_memory_bytes": None}
@@ -128,6 +131,7 @@ def test_output_files_are_written_and_read_back(reference: SearchResult):
         arch = reference.space.parse(entry["arch"])
         assert Arch.from_json(entry["arch_json"]) == arch == kept.candidate.arch
         assert 0.0 <= entry["accuracy"] <= 1.0 and entry["accuracy"] == kept.candidate.accuracy
+        assert kept.candidate.images == 192  # the front is evaluated on every validation image
         assert entry["params"] == reference.space.params(arch)
         assert entry["flops"] == reference.space.flops(arch)
         assert entry["latency_ms_measured"] is None and entry["violates_measured"] is False  # stand-in table
@@ -138,17 +142,21 @@ def test_output_files_are_written_and_read_back(reference: SearchResult):
     assert len(records) == len(reference.candidates) == len({r["arch"] for r in records})
     assert {r["generation"] for r in records} == {0, 1, 2, 3}
     for r in records:
-        assert set(r) >= {"arch", "accuracy", "latency_ms", "params", "flops", "generation"}
+        assert set(r) >= {"arch", "accuracy", "latency_ms", "params", "flops", "generation", "images"}
+        assert r["images"] in (96, 192)  # the validation prefix, or all of it
     assert {e["arch"] for e in pareto["front"]} <= {r["arch"] for r in records}
 
     assert (out / "pareto.png").read_bytes()[:8] == PNG_SIGNATURE
     generations = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
     assert [g["generation"] for g in generations] == [0, 1, 2, 3]
-    assert generations[-1]["total_evaluations"] == len(records)
-    # screened by the predictor from generation 1 on, yet each generation truly evaluates `population`
+    assert generations[-1]["total_evaluations"] == len(records) == sum(g["evaluated"] for g in generations)
+    assert sum(g["promoted"] for g in generations) == reference.promotions_now > 0
+    # screened by the surrogate from generation 1 on: at most `population` evaluated, the rest skipped
     assert generations[0]["predictor_tau"] is None
     assert any(g["predictor_tau"] is not None for g in generations[1:])
-    assert all(g["children"] == 6 for g in generations)
+    assert generations[0]["children"] == 6 and all(g["children"] <= 6 for g in generations)
+    summary = json.loads((out / "summary.json").read_text())
+    assert [g["surrogate_tau"] for g in summary["generations"]] == [g["predictor_tau"] for g in generations]
     # the hypervolume of the front so far never falls: the archive only grows
     hvs = [g["hypervolume"] for g in generations]
     assert hvs == sorted(hvs) and hvs[-1] == pytest.approx(reference.hypervolume)
@@ -179,7 +187,7 @@ def test_children_over_the_limit_when_measured_are_flagged(run_dir, table, refer
         return FrontMeasurement([p * (1.0 if i % 2 == 0 else 3.0) for i, p in enumerate(predicted)])
 
     monkeypatch.setattr(engine, "measure_front", measured)
-    result = run_search(run_dir, "cpu", search_settings(f"out_dir={out}"), table=table, evaluator=evaluator)
+    result = run_search(run_dir, "cpu", search_settings(*isolated(out)), table=table, evaluator=evaluator)
     assert evaluator.calls == 0 and result.evaluations_now == 0
     assert front_rows(result) == front_rows(reference)
     pareto = json.loads((out / "pareto.json").read_text())
@@ -194,10 +202,11 @@ def test_a_finished_search_is_extended_by_raising_generations(run_dir, table, re
 
     out = tmp_path / "longer"
     shutil.copytree(reference.out_dir, out)
-    longer = run_search(run_dir, "cpu", search_settings(f"out_dir={out}", "generations=4"), table=table,
+    longer = run_search(run_dir, "cpu", search_settings(*isolated(out), "generations=4"), table=table,
                         evaluator=evaluator)
     assert longer.resumed_from == 3
-    assert evaluator.calls == longer.evaluations_now == len(longer.candidates) - len(reference.candidates) > 0
+    assert longer.evaluations_now == len(longer.candidates) - len(reference.candidates) > 0
+    assert evaluator.calls == longer.evaluations_now + longer.promotions_now
     assert {c.generation for c in longer.candidates} == {0, 1, 2, 3, 4}
     before = (reference.out_dir / "candidates.jsonl").read_bytes()
     assert (out / "candidates.jsonl").read_bytes().startswith(before)

@@ -1,0 +1,68 @@
+"""The run's accuracy store: shared by searches and processes, tolerant of a torn line, extended by prefix."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+from supernet.search import AccuracyStore, Evaluation
+
+KEY = {"checkpoint": "abc", "validation": "def"}
+
+
+def _append(directory: str, worker: int, count: int) -> None:
+    store = AccuracyStore(directory, KEY)
+    for i in range(count):
+        store.add(Evaluation(f"child-{worker}-{i}", i, 100))
+
+
+def test_two_processes_appending_at_once_lose_nothing(tmp_path: Path):
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_append, args=(str(tmp_path), w, 60)) for w in range(2)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(60)
+        assert p.exitcode == 0
+    store = AccuracyStore(tmp_path, KEY)
+    expected = sorted(f"child-{w}-{i}" for w in range(2) for i in range(60))
+    assert sorted(r.arch for r in store.records) == expected
+    assert all(json.loads(line) for line in store.path.read_text().splitlines())
+
+
+def test_a_torn_last_line_is_skipped_and_mended_by_the_next_writer(tmp_path: Path):
+    store = AccuracyStore(tmp_path, KEY)
+    store.add(Evaluation("a", 10, 100))
+    with open(store.path, "ab") as f:
+        f.write(b'{"arch": "b", "corr')  # a writer killed mid-line
+    again = AccuracyStore(tmp_path, KEY)
+    assert [r.arch for r in again.records] == ["a"]
+    again.add(Evaluation("c", 30, 100))
+    lines = store.path.read_text().splitlines()
+    assert lines[0].startswith('{"arch": "a"') and lines[1] == '{"arch": "b", "corr'
+    assert [r.arch for r in AccuracyStore(tmp_path, KEY).records] == ["a", "c"]
+
+
+def test_another_process_record_is_read_on_a_miss_and_nothing_is_counted_twice(tmp_path: Path):
+    mine, theirs = AccuracyStore(tmp_path, KEY), AccuracyStore(tmp_path, KEY)
+    theirs.add(Evaluation("x", 7, 50))
+    asked = []
+
+    def hits(start, stop):
+        asked.append((start, stop))
+        return 5
+
+    record, computed = mine.evaluate("x", 50, hits)
+    assert (record, computed, asked) == (Evaluation("x", 7, 50), False, [])
+    # a longer count extends the known prefix: only images 50..100 are counted
+    record, computed = mine.evaluate("x", 100, hits, prefix=record)
+    assert (record, computed, asked) == (Evaluation("x", 12, 100), True, [(50, 100)])
+    assert theirs.get("x", 100) == Evaluation("x", 12, 100) and theirs.get("x", 50).correct == 7
+
+
+def test_each_evaluation_key_has_its_own_file_and_says_what_it_is(tmp_path: Path):
+    one, other = AccuracyStore(tmp_path, KEY), AccuracyStore(tmp_path, {**KEY, "precision": "bf16"})
+    one.add(Evaluation("x", 1, 10))
+    assert one.path != other.path and other.get("x", 10) is None
+    assert json.loads(one.path.with_suffix(".key.json").read_text()) == KEY
