@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from supernet.export import (
-    EvalResult,
-    ExportRequest,
-    ExportResult,
-    evaluate_export,
-    export_child,
-    parse_formats,
-)
 from supernet_cli.common import console, user_errors
+
+if TYPE_CHECKING:
+    from supernet.export import EvalResult, ExportResult
 
 
 @user_errors
@@ -45,6 +41,8 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="print the card as JSON instead of tables"),
 ) -> None:
     """Export one child: extract, recalibrate BN, write each format, load each back and check it."""
+    from supernet.export import ExportRequest, export_child, parse_formats
+
     request = ExportRequest(run_dir=run_dir, arch=arch, pick=pick, max_latency_ms=max_latency_ms,
                             target=target, out=out, formats=parse_formats(formats), fold_bn=fold_bn, lut=lut,
                             search_dir=search_dir, checkpoint=checkpoint, device=device,
@@ -86,6 +84,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Recompute an export's top-1 accuracy from its files and the data settings in its card."""
+    from supernet.export import evaluate_export
+
     if split not in ("test", "val"):
         raise typer.BadParameter(f"{split!r} is not one of test, val", param_hint="--split")
     result = evaluate_export(export_dir, split, fmt)

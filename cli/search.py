@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from supernet.config import compose_config
 from supernet_cli.common import console, err_console, user_errors
 
 
@@ -28,7 +27,7 @@ def search(
                                                           "instead of resuming them (accuracies are kept)"),
 ) -> None:
     """Evolve children of a trained supernet for accuracy against latency, one front per device."""
-    from supernet.config import space_from_config
+    from supernet.config import compose_config, space_from_config
     from supernet.run.directory import read_run_config
     from supernet.search import SearchSettings, front_table
     from supernet.search.devices import entries_from_options, read_devices_file, resolve_devices
