@@ -31,30 +31,14 @@ def build(
                                                      "space=ofa_mbv3 resolutions=[160] threads=2"),
 ) -> None:
     """Measure every block configuration of a space in the target's runtime, fit, write the table."""
-    from supernet.config import compose_config, space_from_config
-    from supernet.latency import (
-        Measurer,
-        build_table,
-        cached_table_path,
-        graph_cache,
-        latency_config,
-        partial_path,
-        require_target,
-        restrict_resolutions,
-    )
+    from supernet.api import build_table
 
-    require_target(target)
-    extra = [f"target={target}"] + ([f"runtime={runtime}"] if runtime else [])
-    cfg = compose_config("lut", [*(overrides or []), *extra])
-    settings = latency_config(cfg)
-    space = restrict_resolutions(space_from_config(cfg), settings.resolutions)
-    with Measurer(settings, graph_dir=graph_cache(settings)) as measurer:
-        path = out or cached_table_path(space, measurer)
-        try:
-            table = build_table(space, measurer, path)
-        except KeyboardInterrupt:
-            err_console.print(f"progress saved to {partial_path(path)}; run the same command to resume")
-            raise
+    try:
+        table = build_table(target, overrides or [], out=out, runtime=runtime)
+    except KeyboardInterrupt:
+        err_console.print("progress saved beside the table (<table>.partial); run the same command to resume")
+        raise
+    path = table.path
     console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     _print_summary(table)
 

@@ -27,23 +27,18 @@ def search(
                                                           "instead of resuming them (accuracies are kept)"),
 ) -> None:
     """Evolve children of a trained supernet for accuracy against latency, one front per device."""
-    from supernet.config import compose_config, space_from_config
-    from supernet.run.directory import read_run_config
-    from supernet.search import SearchSettings, front_table
-    from supernet.search.devices import entries_from_options, read_devices_file, resolve_devices
-    from supernet.search.many import devices_table, search_devices
+    from supernet.api import search_fronts
+    from supernet.search import front_table
+    from supernet.search.many import devices_table
 
     overrides = list(overrides or [])
     if max_latency_ms is not None:
         overrides.append(f"constraints.max_latency_ms={max_latency_ms}")
-    settings = SearchSettings.from_config(compose_config("search", overrides))
     if devices is not None and (lut or target):
         raise typer.BadParameter("give either --devices FILE or --target/--lut", param_hint="--devices")
-    entries = read_devices_file(devices) if devices is not None else entries_from_options(target, lut or [])
-    space = space_from_config(read_run_config(run_dir))
-    chosen = resolve_devices(space, entries, settings.latency)
     try:
-        results = search_devices(run_dir, chosen, settings, restart=restart, console=console)
+        results = search_fronts(run_dir, overrides, target=target, luts=lut or [], devices=devices,
+                                restart=restart, console=console)
     except KeyboardInterrupt:
         err_console.print("interrupted; every evaluated child is kept: run the same command to resume")
         raise
