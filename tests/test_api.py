@@ -25,7 +25,8 @@ def test_the_readme_example_trains_measures_searches_and_exports(tmp_path, monke
 
 
 def test_importing_the_package_is_light() -> None:
-    probe = "import sys, supernet; supernet.Arch; print(sorted(supernet.__all__)); print('torch' in sys.modules)"
+    probe = ("import sys, supernet; supernet.Arch; print(sorted(supernet.__all__)); "
+             "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     names, torch_loaded = done.stdout.strip().splitlines()
     assert "train_supernet" in names and "export_model" in names
