@@ -117,6 +117,11 @@ def schema_of(name: str) -> type | None:
     return getattr(importlib.import_module(module), cls)
 
 
+def default_of(name: str, key: str) -> Any:
+    """The schema default of `key` (dotted) in config `name`, for code that has no composed config."""
+    return OmegaConf.select(OmegaConf.structured(schema_of(name)), key)
+
+
 def space_from_config(cfg: DictConfig):
     from supernet.space import SearchSpace
 

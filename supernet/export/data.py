@@ -14,6 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from supernet.config import default_of
 from supernet.data import DatasetError, DataSplits, load_dataset, make_loader, normalize
 from supernet.data.settings import folder_options
 from supernet.export.errors import ExportError
@@ -22,9 +23,7 @@ from supernet.run.bn_recalibration import CalibrationSet, resize_batch
 # The settings of `load_dataset` a card records; with them the same splits can be rebuilt anywhere.
 DATA_KEYS = ("name", "root", "val_size", "subset", "val_subset", "test_subset", "image_size", "synthetic",
              "eval_crop", "bad_images")
-DEFAULT_CALIB_IMAGES = 2000
-DEFAULT_CALIB_BATCH = 256
-DEFAULT_EVAL_BATCH = 512
+DEFAULT_EVAL_BATCH = default_of("train", "val.batch_size")  # as training validates
 
 
 def data_settings(cfg: DictConfig) -> dict[str, Any]:

@@ -27,9 +27,6 @@ from supernet.data import DataSplits
 from supernet.export import card as cards
 from supernet.export.accuracy import top1
 from supernet.export.data import (
-    DEFAULT_CALIB_BATCH,
-    DEFAULT_CALIB_IMAGES,
-    DEFAULT_EVAL_BATCH,
     calibration_set,
     data_settings,
     labelled_batches,
@@ -140,7 +137,7 @@ def _export_into(out: Path, request: ExportRequest, cfg: DictConfig, space: Sear
         with watch.phase("calibrate"):
             calib_info, child = _recalibrated_child(model, arch, cfg, splits, device, request.fold_bn)
         with watch.phase("accuracy"):
-            eval_batch = int(OmegaConf.select(cfg, "val.batch_size", default=DEFAULT_EVAL_BATCH))
+            eval_batch = int(cfg.val.batch_size)
             accuracy = _accuracies(child, splits, arch.resolution, eval_batch, device)
         with torch.no_grad():
             model.cpu()
@@ -201,8 +198,8 @@ def export_lock(out: Path) -> Path:
 def _recalibrated_child(model: nn.Module, arch: Arch, cfg: DictConfig, splits: DataSplits,
                         device: torch.device, fold_bn: bool) -> tuple[dict[str, Any], nn.Module]:
     """Recalibrate BN of `arch` inside the supernet (which stays the self-check's reference), extract it."""
-    images = int(OmegaConf.select(cfg, "val.calib_images", default=DEFAULT_CALIB_IMAGES))
-    batch = int(OmegaConf.select(cfg, "val.calib_batch_size", default=DEFAULT_CALIB_BATCH))
+    images = int(cfg.val.calib_images)
+    batch = int(cfg.val.calib_batch_size)
     seed = calibration_seed(int(cfg.seed))
     calib = calibration_set(splits, images, batch, seed, device)
     model.set_active(arch)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from supernet.config import ConfigError, check, check_groups, conform
+from supernet.config import ConfigError, check, check_groups, conform, schema_of
 from supernet.errors import SupernetError
 from supernet.run.files import atomic_write_data, atomic_write_text, versions
 
@@ -48,12 +48,10 @@ def default_run_dir() -> Path:
 
 def read_run_config(run_dir: Path) -> DictConfig:
     """The run's resolved `config.yaml`, checked against the training schema."""
-    from supernet.train.config import TrainConfig
-
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{run_dir} is not a run directory: no config.yaml (made by `supernet train`)")
-    cfg = conform(OmegaConf.load(path), TrainConfig, str(path))
+    cfg = conform(OmegaConf.load(path), schema_of("train"), str(path))
     check_groups(cfg)
     return cfg
 
@@ -71,8 +69,6 @@ def write_run_files(run_dir: Path, cfg: DictConfig, overrides: list[str], resume
 
 def config_for_resume(run_dir: Path, overrides: list[str]) -> DictConfig:
     """The run's saved config with new `key=value` overrides applied (e.g. a longer max_steps)."""
-    from supernet.train.config import TrainConfig
-
     if not (run_dir / "checkpoints" / "last.pt").is_file():
         raise CheckpointError(f"--resume {run_dir}: no checkpoints/last.pt there; start a new run with "
                               f"`supernet train run_dir={run_dir}` or point --resume at a run directory")
@@ -84,7 +80,7 @@ def config_for_resume(run_dir: Path, overrides: list[str]) -> DictConfig:
             raise CheckpointError(f"--resume: override {override} does not apply: "
                                   f"{str(err).splitlines()[0]}") from err
     try:
-        check(cfg, TrainConfig)
+        check(cfg, schema_of("train"))
         check_groups(cfg)
     except ConfigError as err:
         raise CheckpointError(f"--resume: {err}") from err
