@@ -25,6 +25,7 @@ def _randomise_bn(model: nn.Module, generator: torch.Generator) -> None:
 def _child(arch_pick: str = "max") -> tuple[nn.Module, int]:
     space = space_from_config(compose_config("train", ["data.name=synthetic"]))
     arch = getattr(space, arch_pick)()
+    torch.manual_seed(0)  # the supernet's init draws from the global generator: the same weights in any order
     child = Supernet(space).extract(arch).eval()
     _randomise_bn(child, torch.Generator().manual_seed(0))
     return child, arch.resolution
