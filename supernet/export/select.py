@@ -93,6 +93,13 @@ def find_pareto(run_dir: Path, target: str | None, search_dir: Path | None, devi
             raise SelectionError(f"no pareto.json at {path}; `supernet search` writes it into "
                                  "RUN_DIR/search/<target>/")
         return path
+    if device is None and target is not None and not (run_dir / "search" / target / "pareto.json").is_file():
+        # A device searched from --target is named <target>-<runtime>: one such front is the target's.
+        of_target = sorted(p.parent.name for p in (run_dir / "search").glob(f"{target}-*/pareto.json"))
+        if len(of_target) > 1:
+            raise SelectionError(f"{run_dir} has fronts of several {target} devices "
+                                 f"({', '.join(of_target)}); say which with --device NAME")
+        device = of_target[0] if of_target else None
     if device is not None or target is not None:
         path = run_dir / "search" / (device or target) / "pareto.json"
         if not path.is_file():

@@ -112,3 +112,16 @@ def test_front_from_another_space_or_damaged_is_refused(space, run):
     with pytest.raises(SelectionError, match="cannot be read as JSON"):
         select_arch(space, run_dir, pick="0")
     assert issubclass(SelectionError, SupernetError)
+
+
+def test_a_target_finds_the_front_of_its_one_runtime_device(tmp_path) -> None:
+    from supernet.export.select import find_pareto
+
+    front = tmp_path / "search" / "cpu-onnxruntime" / "pareto.json"
+    front.parent.mkdir(parents=True)
+    front.write_text("{}")
+    assert find_pareto(tmp_path, "cpu", None) == front
+    (tmp_path / "search" / "cpu-torch").mkdir()
+    (tmp_path / "search" / "cpu-torch" / "pareto.json").write_text("{}")
+    with pytest.raises(SelectionError, match="several cpu devices"):
+        find_pareto(tmp_path, "cpu", None)
