@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+from resume_support import straight_and_resumed
 
 from supernet.config import compose_config
-from supernet.run.directory import config_for_resume, load_checkpoint
-from supernet.train.loop import train
 from tests.data.folder_support import tiny_folder
 
 # 48 images, 8 held out: 40 / batch 8 = 5 steps an epoch, so step 2 is mid-epoch and 7 is in the next.
@@ -20,15 +18,8 @@ FOLDER_RUN = ["data.name=imagefolder", "data.val_size=8", "data.batch_size=8", "
 def test_resume_mid_epoch_on_an_image_folder_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     folder = tiny_folder(tmp_path / "folder")
     overrides = [*FOLDER_RUN, f"data.root={folder}"]
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    train(compose_config("train", [*overrides, "max_steps=7"]), straight)
-    train(compose_config("train", [*overrides, "max_steps=2"]), split)
-    train(config_for_resume(split, ["max_steps=7"]), split, resume=True, overrides=["max_steps=7"])
-    a = load_checkpoint(straight / "checkpoints" / "last.pt")
-    b = load_checkpoint(split / "checkpoints" / "last.pt")
-    assert a["step"] == b["step"] == 7
-    for key, tensor in a["model"].items():
-        torch.testing.assert_close(b["model"][key], tensor, rtol=0, atol=1e-6, msg=key)
+    straight_and_resumed(tmp_path, lambda *extra: compose_config("train", [*overrides, *extra]),
+                         stop=2, total=7)
     # The run decoded at the space's largest resolution (small: 28 px), and its config says so.
-    saved = (straight / "config.yaml").read_text()
+    saved = (tmp_path / "straight" / "config.yaml").read_text()
     assert "image_size: 28" in saved and "crop: auto" in saved

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import torch
+from resume_support import straight_and_resumed
 
 from supernet.run.directory import load_checkpoint
 from supernet.train.loop import Trainer, train
@@ -37,17 +38,7 @@ def test_run_dir_holds_config_metrics_and_checkpoints(quick_cfg, tmp_path):
 
 
 def test_resume_equals_uninterrupted_run(quick_cfg, tmp_path):
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    train(quick_cfg("max_steps=10"), straight)
-    train(quick_cfg("max_steps=4"), split)
-    from supernet.run.directory import config_for_resume
-
-    train(config_for_resume(split, ["max_steps=10"]), split, resume=True, overrides=["max_steps=10"])
-    a = load_checkpoint(straight / "checkpoints" / "last.pt")
-    b = load_checkpoint(split / "checkpoints" / "last.pt")
-    assert a["step"] == b["step"] == 10
-    for key, tensor in a["model"].items():
-        torch.testing.assert_close(b["model"][key], tensor, rtol=0, atol=1e-6, msg=key)
+    a, b = straight_and_resumed(tmp_path, quick_cfg, stop=4, total=10)
     momentum_a = [s["momentum_buffer"] for s in a["optimizer"]["state"].values()]
     momentum_b = [s["momentum_buffer"] for s in b["optimizer"]["state"].values()]
     for x, y in zip(momentum_a, momentum_b, strict=True):
