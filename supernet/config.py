@@ -53,7 +53,7 @@ def setting(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: 
 
 def compose_config(name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """Compose `configs/<name>.yaml` with `key=value` overrides over its schema, then check ranges."""
-    _register_schemas()
+    _register_schemas(name)
     schema = schema_of(name)
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
@@ -128,10 +128,14 @@ def space_from_config(cfg: DictConfig):
     return SearchSpace.from_dict(OmegaConf.to_container(cfg.space, resolve=True))
 
 
-def _register_schemas() -> None:
+def _register_schemas(name: str) -> None:
+    """The schema of `name` and every group option's: another command's schema may import what this
+    one does not need (the search's imports the latency package, and torch with it)."""
     store = ConfigStore.instance()
     for key in SCHEMAS:
         group, _, option = key.partition("/")
+        if not option and key != name:
+            continue
         if option:
             store.store(group=group, name=f"{option}_schema", node=schema_of(key))
         else:
