@@ -120,26 +120,16 @@ class SearchSpace:
     def validate(self, arch: Arch) -> Arch:
         """Return `arch` if it is a child of this space, else raise `ArchError` naming the bad field."""
         spec = self.spec
-        if arch.resolution not in spec.resolutions:
-            raise ArchError(f"arch {arch}: resolution {arch.resolution} is not one of "
-                            f"{_fmt(spec.resolutions)}")
+        _require_choice(arch, "resolution", arch.resolution, spec.resolutions)
         if len(arch.stages) != len(spec.stages):
             raise ArchError(f"arch {arch}: has {len(arch.stages)} stages, space '{spec.name}' has "
                             f"{len(spec.stages)}")
         for i, (stage_spec, stage) in enumerate(zip(spec.stages, arch.stages, strict=True)):
-            if stage.width not in stage_spec.widths:
-                raise ArchError(f"arch {arch}: stage {i} width {stage.width:g} is not one of "
-                                f"{_fmt(stage_spec.widths)}")
-            if stage.depth not in stage_spec.depths:
-                raise ArchError(f"arch {arch}: stage {i} depth {stage.depth} is not one of "
-                                f"{_fmt(stage_spec.depths)}")
+            _require_choice(arch, f"stage {i} width", stage.width, stage_spec.widths)
+            _require_choice(arch, f"stage {i} depth", stage.depth, stage_spec.depths)
             for j, block in enumerate(stage.blocks):
-                if block.kernel not in stage_spec.kernels:
-                    raise ArchError(f"arch {arch}: stage {i} block {j} kernel {block.kernel} is not one of "
-                                    f"{_fmt(stage_spec.kernels)}")
-                if block.expand not in stage_spec.expands:
-                    raise ArchError(f"arch {arch}: stage {i} block {j} expand {block.expand:g} is not one of "
-                                    f"{_fmt(stage_spec.expands)}")
+                _require_choice(arch, f"stage {i} block {j} kernel", block.kernel, stage_spec.kernels)
+                _require_choice(arch, f"stage {i} block {j} expand", block.expand, stage_spec.expands)
         return arch
 
     def parse(self, text: str) -> Arch:
@@ -230,3 +220,8 @@ def _one_hot(value: float, choices: tuple) -> list[float]:
 
 def _fmt(values: tuple) -> str:
     return "{" + ", ".join(f"{v:g}" for v in values) + "}"
+
+
+def _require_choice(arch: Arch, where: str, value: float, choices: tuple) -> None:
+    if value not in choices:
+        raise ArchError(f"arch {arch}: {where} {value:g} is not one of {_fmt(choices)}")
