@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from supernet.errors import SupernetError, first_line
-from supernet.export.accuracy import top1
 from supernet.export.card import check_files, read_card
 from supernet.export.data import DEFAULT_EVAL_BATCH, labelled_batches, load_splits, split
 from supernet.export.errors import ExportError
 from supernet.export.loaders import PROGRAM_FORMATS, load_format
 from supernet.export.writers import FORMATS
+from supernet.run.child_eval import count_top1
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ def evaluate_export(export_dir: Path, split_name: str = "test", fmt: str | None 
                           "it was exported with?")
     dataset = split(splits, split_name)
     try:
-        accuracy, count = top1(predict, labelled_batches(dataset, pre["mean"], pre["std"], pre["resolution"],
-                                                         batch_size))
+        batches = labelled_batches(dataset, pre["mean"], pre["std"], pre["resolution"], batch_size)
+        hits, count = count_top1(predict, batches)
     except SupernetError:
         raise
     except Exception as err:  # a file that loads yet cannot run on the card's input
@@ -67,5 +67,5 @@ def evaluate_export(export_dir: Path, split_name: str = "test", fmt: str | None 
     if count == 0:
         raise ExportError(f"the {split_name} split of {card['data']['name']} is empty; nothing to evaluate")
     recorded = card.get("accuracy", {}).get(f"{split_name}_top1")
-    return EvalResult(str(export_dir), card["arch"], split_name, fmt, accuracy, count, recorded,
+    return EvalResult(str(export_dir), card["arch"], split_name, fmt, hits / count, count, recorded,
                       time.perf_counter() - start)

@@ -25,7 +25,6 @@ from torch import nn
 from supernet.config import space_from_config
 from supernet.data import DataSplits
 from supernet.export import card as cards
-from supernet.export.accuracy import top1
 from supernet.export.data import (
     calibration_set,
     data_settings,
@@ -42,7 +41,7 @@ from supernet.export.verify import FormatCheck, reference_outputs, verify_export
 from supernet.export.writers import DEFAULT_FORMATS, FORMATS, parse_formats
 from supernet.latency import device_name, target_present
 from supernet.run.bn_recalibration import recalibrate_bn
-from supernet.run.child_eval import calibration_seed
+from supernet.run.child_eval import calibration_seed, count_top1
 from supernet.run.directory import checkpoint_path, load_supernet, read_run_config
 from supernet.run.files import atomic_write_text, sha256_file, versions
 from supernet.run.lock import exclusive
@@ -219,8 +218,9 @@ def _accuracies(child: nn.Module, splits: DataSplits, resolution: int, batch_siz
     out: dict[str, Any] = {}
     for name in ("val", "test"):
         dataset = getattr(splits, name)
-        acc, count = top1(predict, labelled_batches(dataset, splits.mean, splits.std, resolution, batch_size))
-        out[f"{name}_top1"] = None if count == 0 else acc
+        hits, count = count_top1(predict, labelled_batches(dataset, splits.mean, splits.std, resolution,
+                                                           batch_size))
+        out[f"{name}_top1"] = None if count == 0 else hits / count
         out[f"{name}_images"] = count
     out["computed_with"] = f"the exported child in float32 on {device.type}"
     return out

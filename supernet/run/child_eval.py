@@ -3,7 +3,7 @@ of the BN-recalibrated child on the device with one sync."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -18,20 +18,28 @@ from supernet.space import Arch
 
 
 @torch.no_grad()
+def count_top1(predict: Callable[[Tensor], Tensor], batches: Iterable[tuple[Tensor, Tensor]]
+               ) -> tuple[int, int]:
+    """(top-1 hits, images) of any predictor over labelled batches: an eager child or a loaded export.
+    Hits are summed where the logits are and read once, so a GPU step is not stalled per batch."""
+    correct: Tensor | int = 0
+    total = 0
+    for images, labels in batches:
+        logits = predict(images)
+        correct = correct + (logits.argmax(dim=1) == labels.to(logits.device)).sum()
+        total += labels.shape[0]
+    return int(correct), total
+
+
+@torch.no_grad()
 def count_correct(model: Supernet, arch: Arch, calib_batches: Iterable[Tensor],
-                  batches: Iterable[tuple[Tensor, Tensor]], device: torch.device, precision: Precision
-                  ) -> tuple[int, int]:
+                  batches: Iterable[tuple[Tensor, Tensor]], precision: Precision) -> tuple[int, int]:
     """(top-1 hits, images) of `arch` on prepared batches, after recalibrating its BN on `calib_batches`;
-    both are normalised, at the child's resolution and on `device`. One host sync."""
+    both are normalised, at the child's resolution and on the model's device."""
     model.set_active(arch)
     with precision.autocast():
         recalibrate_bn(model, calib_batches)
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        total = 0
-        for images, labels in batches:
-            correct += (model(images).argmax(dim=1) == labels).sum()
-            total += labels.shape[0]
-    return int(correct.item()), total
+        return count_top1(model, batches)
 
 
 def prepare_batch(x: Tensor, resolution: int, memory_format: torch.memory_format) -> Tensor:
@@ -48,7 +56,7 @@ def child_accuracy(model: Supernet, arch: Arch, calib: CalibrationSet,
                                memory_format), labels.to(device, non_blocking=True))
                 for images, labels in batches)
     calib_batches = (resize_batch(b, resolution) for b in calib.batches)
-    correct, total = count_correct(model, arch, calib_batches, prepared, device, precision)
+    correct, total = count_correct(model, arch, calib_batches, prepared, precision)
     return correct / max(1, total)
 
 

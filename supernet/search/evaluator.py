@@ -100,8 +100,7 @@ class AccuracyEvaluator:
             images = (prepare_batch(normalize(chunk, self.mean, self.std), arch.resolution,
                                     self.memory_format)
                       for chunk in self.val_images[start:stop].split(self.batch_size))
-        hits, _ = count_correct(self.model, arch, calib, zip(images, labels, strict=True), self.device,
-                                self.precision)
+        hits, _ = count_correct(self.model, arch, calib, zip(images, labels, strict=True), self.precision)
         self.calls += 1
         return hits
 
