@@ -10,7 +10,6 @@ from pathlib import Path
 
 import typer
 
-from supernet.errors import SupernetError
 from supernet_cli.common import console, fail, user_errors
 
 
@@ -22,7 +21,7 @@ def train(
 ) -> None:
     """Train a weight-sharing supernet (BigNAS sandwich rule or Once-for-All progressive shrinking)."""
     from supernet.config import compose_config
-    from supernet.run.directory import config_for_resume, default_run_dir
+    from supernet.run.directory import config_for_resume, default_run_dir, require_new_run_dir
     from supernet.train.distributed import agree, distributed_session
     from supernet.train.loop import train as run_training
 
@@ -39,9 +38,7 @@ def train(
         else:
             # A default name comes from the clock: every process takes rank 0's.
             target = Path(agree(world, str(run_dir or cfg.run_dir or default_run_dir())))
-            if (target / "checkpoints" / "last.pt").exists():
-                raise SupernetError(f"{target} already holds a run; continue it with "
-                                    f"`supernet train --resume {target}` or choose another --run-dir")
+            require_new_run_dir(target)
         if world.is_main:
             console.print(f"run directory: [bold]{target}[/]"
                           + (f" ({world.size} processes)" if world.size > 1 else ""))

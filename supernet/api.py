@@ -12,17 +12,14 @@ from supernet.config import compose_config, space_from_config
 
 def train_supernet(run_dir: str | Path, overrides: Sequence[str] = (), *, resume: bool = False):
     """`supernet train`: train a supernet into `run_dir` (or continue it); returns a `TrainResult`."""
-    from supernet.errors import SupernetError
-    from supernet.run.directory import config_for_resume
+    from supernet.run.directory import config_for_resume, require_new_run_dir
     from supernet.train.loop import train as run_training
 
     run_dir = Path(run_dir)
     if resume:
         cfg = config_for_resume(run_dir, list(overrides))
     else:
-        if (run_dir / "checkpoints" / "last.pt").exists():
-            raise SupernetError(f"{run_dir} already holds a run; continue it with resume=True (`supernet "
-                                f"train --resume {run_dir}`) or choose another directory")
+        require_new_run_dir(run_dir)
         cfg = compose_config("train", list(overrides))
     return run_training(cfg, run_dir, resume=resume, overrides=list(overrides))
 
