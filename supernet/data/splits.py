@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from supernet.checks import is_int, is_number
 from supernet.data.errors import DatasetError
 
 
@@ -23,7 +24,7 @@ class HoldoutIndices:
 
 def resolve_val_count(val_size: int | float, num_train: int) -> int:
     """Turn ``val_size`` (a count, or a fraction in [0, 1)) into a number of held-out samples."""
-    if isinstance(val_size, bool) or not isinstance(val_size, int | float):
+    if not is_number(val_size):
         raise DatasetError(f"data.val_size must be an int count or a float fraction, got {val_size!r}")
     if isinstance(val_size, float):
         if not 0.0 <= val_size < 1.0:
@@ -75,6 +76,6 @@ def cap_size(limit: int | None, available: int, setting: str) -> int:
     """How many items a size cap keeps: all when ``limit`` is None, and never more than available."""
     if limit is None:
         return available
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+    if not is_int(limit) or limit < 1:
         raise DatasetError(f"{setting} must be a positive int or null, got {limit!r}")
     return min(limit, available)

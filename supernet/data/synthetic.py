@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from supernet.checks import is_int
 from supernet.data.errors import DatasetError
 from supernet.data.memory import TensorImageDataset
 
@@ -45,7 +46,7 @@ def parse_synthetic_spec(options: Mapping[str, Any] | None, image_size: int | No
     spec = SyntheticSpec(**options)
     for name in ("num_classes", "image_size", "channels", "train_size", "test_size"):
         value = getattr(spec, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise DatasetError(f"data.synthetic.{name} must be a positive int, got {value!r}")
     if spec.num_classes < 2:
         raise DatasetError(f"data.synthetic.num_classes must be at least 2, got {spec.num_classes}")

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from supernet.checks import is_int, is_number
 from supernet.errors import SupernetError
 
 
@@ -175,12 +176,12 @@ def _json_object(data: Any, where: str, keys: set[str]) -> Mapping[str, Any]:
 
 
 def _json_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise ArchError(f"{where} must be an integer, got {value!r}")
     return value
 
 
 def _json_number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise ArchError(f"{where} must be a number, got {value!r}")
     return float(value)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from supernet.checks import is_int, is_number
 from supernet.errors import SupernetError
 
 ACTIVATIONS = ("relu", "hswish", "swish", "identity")
@@ -81,13 +82,13 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 
 def _positive_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if not is_int(value) or value <= 0:
         raise SpaceError(f"space: '{where}' must be a positive integer, got {value!r}")
     return value
 
 
 def _non_negative_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_int(value) or value < 0:
         raise SpaceError(f"space: '{where}' must be a non-negative integer (0: none), got {value!r}")
     return value
 
@@ -116,7 +117,7 @@ def _choices(value: Any, where: str, kind: type) -> tuple:
         raise SpaceError(f"space: '{where}' must be a non-empty list of choices, got {value!r}")
     out = []
     for v in value:
-        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        if not is_number(v) or v <= 0:
             raise SpaceError(f"space: '{where}' choices must be positive numbers, got {v!r}")
         if kind is int and not float(v).is_integer():
             raise SpaceError(f"space: '{where}' choices must be integers, got {v!r}")

@@ -9,11 +9,11 @@ extremes and validation are the search space's own.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from supernet.checks import is_int, is_number
 from supernet.errors import SupernetError
 from supernet.space import SearchSpace
 
@@ -87,7 +87,7 @@ def _parse_phase(node: Any, where: str, space: SearchSpace, default_lr: float) -
         raise PhaseConfigError(f"{where}.warmup_epochs={warmup:g} is longer than the phase "
                                f"({where}.epochs={epochs:g}); lower it")
     children = node.get("children_per_step", 1)
-    if isinstance(children, bool) or not isinstance(children, int) or children <= 0:
+    if not is_int(children) or children <= 0:
         raise PhaseConfigError(f"{where}.children_per_step must be a positive integer, got {children!r}")
     sort = node.get("sort_channels", False)
     if not isinstance(sort, bool):
@@ -130,7 +130,7 @@ def _parse_choices(value: Any, where: str, offered: tuple[float, ...]) -> tuple[
     if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
         raise PhaseConfigError(f"{where} must be a non-empty list of choices or 'all', got {value!r}")
     for choice in value:
-        if isinstance(choice, bool) or not isinstance(choice, int | float) or choice not in offered:
+        if not is_number(choice) or choice not in offered:
             raise PhaseConfigError(f"{where}: {choice!r} is not a choice of the space "
                                    f"(it offers {', '.join(f'{c:g}' for c in offered)})")
     if len(set(value)) != len(value):
@@ -139,8 +139,7 @@ def _parse_choices(value: Any, where: str, offered: tuple[float, ...]) -> tuple[
 
 
 def _number(value: Any, where: str, positive: bool) -> float:
-    bad = isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
-    if bad or value < 0 or (positive and value == 0):
+    if not is_number(value) or value < 0 or (positive and value == 0):
         need = "a positive number" if positive else "a number >= 0"
         raise PhaseConfigError(f"{where} must be {need}, got {value!r}")
     return float(value)
