@@ -39,8 +39,8 @@ class AccuracyEvaluator:
 
     def __init__(self, model: Supernet, calib: CalibrationSet, val_images: Tensor, val_labels: Tensor,
                  mean, std, *, precision: Precision,
-                 memory_format: torch.memory_format = torch.contiguous_format, batch_size: int = 500,
-                 cache_mb: float = 2048.0, key: dict[str, Any] | None = None) -> None:
+                 memory_format: torch.memory_format, batch_size: int, cache_mb: float,
+                 key: dict[str, Any] | None = None) -> None:
         if len(val_images) == 0:
             raise ValueError("no validation images to evaluate children on")
         self.model = model.eval()

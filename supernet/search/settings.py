@@ -41,7 +41,7 @@ class EvaluationSettings:
     calib_batch_size: int = setting(256, ge=1)
     val_images: int | None = setting(None, ge=1)  # the full evaluation: first images of the split (null: all)
     screen_images: int | None = setting(1000, ge=1)  # every child first on this prefix; the front's on all
-    batch_size: int = setting(500, ge=1)
+    batch_size: int = setting(64, ge=1)  # larger batches cost more in allocation than they save on a CPU
     cache_mb: float = setting(2048.0, ge=0)  # resized inputs kept on the device per resolution
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = setting("auto", choices=("auto", "fp32", "bf16", "fp16"))
