@@ -2,7 +2,8 @@
 the search at equal true evaluations, the wall time of the default search, and of adding a second device.
 
     python scripts/bench_search.py RUN_DIR --lut A.json --second-lut B.json [--seeds 3]
-        [--before-src /path/to/older/checkout] [--prefix-study 40] [--set KEY=VALUE ...]
+        [--before-src /path/to/older/checkout [--before-run RUN_COPY]] [--prefix-study 40]
+        [--set KEY=VALUE ...]
 
 Per seed, on a fresh accuracy store: the search with the default settings (plus --set) on table A; random
 search evaluating as many children as the search did (the max and min children, then distinct uniform
@@ -95,6 +96,9 @@ def parse_args() -> argparse.Namespace:
                                         "stand-in:launch")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--before-src", type=Path, help="an older checkout whose search to compare with")
+    p.add_argument("--before-run", type=Path,
+                   help="the run as the older checkout reads it (default: RUN_DIR), e.g. a copy whose "
+                        "config.yaml drops keys that checkout does not know")
     p.add_argument("--prefix-study", type=int, default=0, metavar="N",
                    help="also count N random children on every image and report Kendall tau of prefixes")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -147,6 +151,9 @@ def before_search(src: Path, run_dir: Path, lut: str, n: int, seed: int, out: Pa
                   shared: list[str]) -> tuple[float, int, float]:
     """(hypervolume, children evaluated, seconds) of the older search once it has evaluated `n`."""
     env = {**os.environ, "PYTHONPATH": str(src)}
+    link = src / "supernet" / "configs"
+    if not link.exists() and (src / "configs").is_dir():
+        link.symlink_to(Path("..") / "configs")  # where an installed copy has them; else this checkout's win
     overrides = [f"seed={seed}", f"out_dir={out}", f"evaluation.threads={threads}", "progress=false", *shared]
     done = subprocess.run([sys.executable, "-c", BEFORE_DRIVER, str(run_dir), str(lut), str(n), *overrides],
                           env=env, cwd=src, capture_output=True, text=True, check=False)
@@ -211,7 +218,7 @@ def main() -> int:
             if args.before_src:
                 lut = args.lut if args.lut.startswith("stand-in:") else str(Path(args.lut).absolute())
                 row["hv_before"], row["before_evals"], row["before_s"] = before_search(
-                    args.before_src, args.run_dir.absolute(), lut, n, seed,
+                    args.before_src, (args.before_run or args.run_dir).absolute(), lut, n, seed,
                     (out / f"before-{seed}").absolute(), args.threads, args.before_set)
             rows.append(row)
             console.print(f"seed {seed}: {json.dumps({k: round(v, 4) for k, v in row.items()})}; load "
