@@ -86,6 +86,7 @@ class Trainer:
         self.model = self.parallel.prepare(self.model)
         self.dropout = space.spec.head.dropout
         # The step reads plain attributes, not the config.
+        self.seed, self.max_loss = int(cfg.seed), float(cfg.guard.max_loss)
         self.label_smoothing, self.temperature = cfg.label_smoothing, cfg.strategy.distill_temperature
         self.grad_clip = cfg.optim.grad_clip
 
@@ -139,7 +140,7 @@ class Trainer:
         """One optimizer step over the strategy's children; returns the per-child losses (on device)."""
         images = images.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True)
-        self.generator.manual_seed(self.world.rank_seed(derive_seed(self.cfg.seed, step)))
+        self.generator.manual_seed(self.world.rank_seed(derive_seed(self.seed, step)))
         x = self.augment(images, self.generator)
         set_lr(self.optimizer, self.lr_scale * learning_rate(step, self.segments))
         self.optimizer.zero_grad(set_to_none=True)
@@ -306,7 +307,7 @@ class Trainer:
     def _guard(self, losses: Tensor) -> bool:
         """False (after rolling back) when the loss went bad; raises when it should stop."""
         total = float(self.parallel.mean(losses).sum())  # every rank decides alike
-        if math.isfinite(total) and total <= self.cfg.guard.max_loss:
+        if math.isfinite(total) and total <= self.max_loss:
             return True
         guard = self.cfg.guard
         where = f"step {self.step} (loss {total:.4g}, lr {self.optimizer.param_groups[0]['lr']:.3g})"

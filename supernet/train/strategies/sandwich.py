@@ -10,6 +10,14 @@ from supernet.train.strategies.base import ChildTask, Strategy, step_rng
 class Sandwich(Strategy):
     name = "sandwich"
 
+    def __init__(self, space, cfg, steps_per_epoch: int) -> None:
+        super().__init__(space, cfg, steps_per_epoch)
+        # Read once here: the step itself touches no config.
+        soft = "first" if self.cfg.distill == "kl" else None
+        self.student = {"label_weight": 0.0 if soft else 1.0, "distill_weight": 1.0 if soft else 0.0,
+                        "distill_from": soft}
+        self.max_dropout, self.num_random = bool(self.cfg.max_dropout), int(self.cfg.num_random)
+
     def total_steps(self) -> int:
         return self.run_cfg.epochs * self.steps_per_epoch
 
@@ -20,10 +28,7 @@ class Sandwich(Strategy):
 
     def children(self, step: int) -> list[ChildTask]:
         rng = step_rng(self.seed, step)
-        soft = "first" if self.cfg.distill == "kl" else None
-        student = {"label_weight": 0.0 if soft else 1.0, "distill_weight": 1.0 if soft else 0.0,
-                   "distill_from": soft}
-        tasks = [ChildTask(self.space.max(), dropout=bool(self.cfg.max_dropout)),
-                 ChildTask(self.space.min(), **student)]
-        tasks += [ChildTask(self.space.sample(rng), **student) for _ in range(self.cfg.num_random)]
+        tasks = [ChildTask(self.space.max(), dropout=self.max_dropout),
+                 ChildTask(self.space.min(), **self.student)]
+        tasks += [ChildTask(self.space.sample(rng), **self.student) for _ in range(self.num_random)]
         return tasks
