@@ -69,14 +69,14 @@ def write_run_files(run_dir: Path, cfg: DictConfig, overrides: list[str], resume
 
 def require_new_run_dir(run_dir: Path) -> None:
     """Refuse to start a run over one that has checkpoints: continuing it is what `--resume` is for."""
-    if (run_dir / "checkpoints" / "last.pt").exists():
+    if checkpoint_path(run_dir, "last").exists():
         raise SupernetError(f"{run_dir} already holds a run; continue it with `supernet train --resume "
                             f"{run_dir}` (resume=True in Python) or choose another directory")
 
 
 def config_for_resume(run_dir: Path, overrides: list[str]) -> DictConfig:
     """The run's saved config with new `key=value` overrides applied (e.g. a longer max_steps)."""
-    if not (run_dir / "checkpoints" / "last.pt").is_file():
+    if not checkpoint_path(run_dir, "last").is_file():
         raise CheckpointError(f"--resume {run_dir}: no checkpoints/last.pt there; start a new run with "
                               f"`supernet train run_dir={run_dir}` or point --resume at a run directory")
     cfg = read_run_config(run_dir)
