@@ -382,7 +382,7 @@ class Trainer:
                                   f"({type(err).__name__}: {str(err).splitlines()[0]})") from err
         rng = self.world.own_rng(state)
         if rng is None:  # resumed on more processes than saved: this rank starts a fresh dropout stream
-            torch.manual_seed(self.world.rank_seed(derive_seed(self.cfg.seed, self.step)))
+            torch.manual_seed(self.world.rank_seed(derive_seed(self.seed, self.step)))
             return
         torch.set_rng_state(rng["torch"].cpu())
         if "cuda" in rng and self.device.type == "cuda":
