@@ -53,7 +53,9 @@ class AccuracyEvaluator:
         self._cache_budget = int(cache_mb * 2**20)
         self._inputs: dict[int, tuple[tuple[Tensor, ...], Tensor | None]] = {}
         self.calls = 0
+        # The digest hashes the images, not their batching, and batch statistics depend on both.
         self.key = {**(key or {}), "calibration": calib.digest, "calib_images": calib.num_images,
+                    "calib_batches": [len(b) for b in calib.batches],
                     "val_images": len(val_images), "precision": precision.name, "device": self.device.type}
 
     @classmethod

@@ -66,3 +66,17 @@ def test_each_evaluation_key_has_its_own_file_and_says_what_it_is(tmp_path: Path
     one.add(Evaluation("x", 1, 10))
     assert one.path != other.path and other.get("x", 10) is None
     assert json.loads(one.path.with_suffix(".key.json").read_text()) == KEY
+
+
+def test_the_calibration_batching_is_part_of_the_key(run_dir: Path, tmp_path: Path):
+    """The same calibration images in other batches give other BN statistics, so another store file."""
+    from search_support import search_settings
+
+    from supernet.search import AccuracyEvaluator
+
+    settings = [search_settings(f"evaluation.calib_batch_size={size}").evaluation for size in (32, 64, 32)]
+    keys = [AccuracyEvaluator.from_run(run_dir, s).key for s in settings]
+    assert keys[0]["calibration"] == keys[1]["calibration"]  # the same images
+    assert keys[0]["calib_batches"] == [32, 32] and keys[1]["calib_batches"] == [64]
+    paths = [AccuracyStore(tmp_path, key).path for key in keys]
+    assert paths[0] != paths[1] and paths[0] == paths[2]
