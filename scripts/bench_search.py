@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -43,6 +44,7 @@ from supernet.run.directory import read_run_config
 from supernet.search import AccuracyEvaluator, AccuracyStore, SearchSettings, hypervolume, run_search
 from supernet.search.front import LATENCY_REF_FACTOR, pareto_front
 from supernet.search.objectives import ChildMeasures, constraints_from, feasible
+from supernet.search.settings import StopSettings
 from supernet.search.store import Candidate
 from supernet.space import SearchSpace
 
@@ -232,8 +234,14 @@ def main() -> int:
             second_s = result.wall_s
             console.print(f"second device ({args.second_lut}): {second_s:.0f} s, {result.evaluations_now} "
                           f"children evaluated, {result.promotions_now} on every image, hv "
-                          f"{result.hypervolume:.4f}, front {len(result.front)}; load "
-                          f"{os.getloadavg()[0]:.2f}", highlight=False)
+                          f"{result.hypervolume:.4f}, front {len(result.front)}, generations "
+                          f"{len(result.generations)}; load {os.getloadavg()[0]:.2f}", highlight=False)
+            if result.generations[-1].generation < settings.generations:  # it stopped on a plateau
+                longer = run_search(args.run_dir, "cpu", replace(settings, stop=StopSettings(patience=None)),
+                                    table=second, evaluator=evaluator, console=Console(quiet=True))
+                console.print(f"  the same device run to generation {settings.generations}: "
+                              f"{longer.wall_s:.0f} s more, {longer.evaluations_now} more children, hv "
+                              f"{longer.hypervolume:.4f}", highlight=False)
 
     grid = Table(title="search vs random search vs the earlier search, at equal children evaluated")
     columns = ("seed", "evals", "on all images", "hv", "hv random", "hv before", "before evals", "front",

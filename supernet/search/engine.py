@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -135,8 +135,7 @@ def run_search(run_dir: str | Path, target: str | None, settings: SearchSettings
         state.save(out_dir / "state.json")
 
         evaluated = loop.candidates()
-        pool = [c for c in evaluated if feasible(c.measures, constraints)]
-        front = [FrontEntry(c) for c in pareto_front(pool, settings.objectives)]
+        front = [FrontEntry(c) for c in pareto_front(loop.ranked(), settings.objectives)]
         archs = [e.candidate.arch for e in front]
         mode = {True: "true", False: "false"}.get(settings.measure.front, settings.measure.front)
         measurement = measure_front(evaluator.model, archs, [e.candidate.measures.latency_ms for e in front],
@@ -152,7 +151,8 @@ def run_search(run_dir: str | Path, target: str | None, settings: SearchSettings
                               measurement, loop.latency_ref_ms, loop.evaluations_now,
                               previous.generation if previous else None, extremes,
                               time.perf_counter() - started, device=device.name,
-                              runtime=device.runtime, promotions_now=loop.promotions_now)
+                              runtime=device.runtime, promotions_now=loop.promotions_now,
+                              prefix_errors=list(loop.prefix_errors))
         write_outputs(result)
     return result
 
@@ -194,6 +194,8 @@ class _Loop:
         self.promotions_now = 0  # children extended to all validation images by this call
         self.generation = 0
         self.known: dict[Arch, Evaluation] = {}  # this search's best evaluation of each child it knows
+        self.prefix_errors: list[float] = []  # accuracy on all images minus on the prefix, of each child
+        #                                        counted both ways
         self.seen: dict[Arch, int] = {}  # the generation it first met each (-1: known from the store)
         self._bar: tqdm | None = None
         self._counts: dict[str, int] = {}
@@ -201,19 +203,40 @@ class _Loop:
     # ----- knowledge
     def learn_prior(self, records: Sequence[Evaluation]) -> None:
         """Children evaluated before this search began (by any search of the run), best record each."""
+        prefixes: dict[Arch, Evaluation] = {}
         for record in records:
             try:
                 arch = self.space.parse(record.arch)
             except ArchError:
                 continue  # not a child of this space: a store is per run, so only a hand-edited line
+            if record.images == self.screen_images:
+                prefixes[arch] = record
+            elif record.images == self.full_images and arch in prefixes:
+                self.prefix_errors.append(record.accuracy - prefixes[arch].accuracy)
             if arch not in self.known or record.images > self.known[arch].images:
                 self.known[arch] = record
             self.seen.setdefault(arch, -1)
 
     def candidates(self, through: int | None = None) -> list[Candidate]:
+        """The children met through generation `through`, with the accuracy they were counted at."""
         return [Candidate(arch, self.known[arch].accuracy, self.measures(arch), generation,
                           self.known[arch].images)
                 for arch, generation in self.seen.items() if through is None or generation <= through]
+
+    def estimate(self, arch: Arch) -> float:
+        """The child's accuracy on every validation image: counted there, else its count on the prefix plus
+        the prefix's mean error over the children counted both ways (the first images need not be typical,
+        and an uncorrected prefix would rank new children against full counts unfairly)."""
+        record = self.known[arch]
+        if record.images == self.screen_images < self.full_images and self.prefix_errors:
+            return record.accuracy + sum(self.prefix_errors) / len(self.prefix_errors)
+        return record.accuracy
+
+    def ranked(self, through: int | None = None) -> list[Candidate]:
+        """The children within the limits met through generation `through`, at their estimated accuracy on
+        every image: what selection, promotion and the front compare."""
+        return [replace(c, accuracy=self.estimate(c.arch)) for c in self.candidates(through)
+                if feasible(c.measures, self.constraints)]
 
     def _hits(self, arch: Arch) -> Callable[[int, int], int]:
         return lambda start, stop: self.evaluator.correct(arch, start, stop)
@@ -238,25 +261,25 @@ class _Loop:
             self.evaluations_now += computed
             self._counts["evaluated" if computed else "cached"] += 1
         self.seen.setdefault(arch, self.generation)
-        return Scored(arch, measures, self.known[arch].accuracy)
+        return Scored(arch, measures, self.estimate(arch))
 
-    def _promote(self) -> set[Arch]:
+    def _promote(self) -> None:
         """Evaluate on every validation image the front's children known only on the prefix, until the
         front (which their new accuracies may change) holds full evaluations only."""
-        promoted: set[Arch] = set()
         while True:
-            pool = [c for c in self.candidates(self.generation) if feasible(c.measures, self.constraints)]
-            todo = [c.arch for c in pareto_front(pool, self.settings.objectives)
+            todo = [c.arch for c in pareto_front(self.ranked(self.generation), self.settings.objectives)
                     if c.images < self.full_images]
             if not todo:
-                return promoted
+                return
             for arch in todo:
+                prefix = self.known[arch]
                 record, computed = self.store.evaluate(arch, self.full_images, self._hits(arch),
-                                                       prefix=self.known[arch])
+                                                       prefix=prefix)
+                if prefix.images == self.screen_images:
+                    self.prefix_errors.append(record.accuracy - prefix.accuracy)
                 self.known[arch] = record
                 self.promotions_now += computed
                 self._counts["promoted"] += 1
-                promoted.add(arch)
 
     # ----- generations
     def run(self, state: SearchState, on_generation: Callable[[GenerationStats], None] | None
@@ -294,13 +317,24 @@ class _Loop:
                 tau = self._predictor_tau(offspring, predicted)
             if len(offspring):
                 algorithm.tell(infills=offspring)
-            self._refresh_population(algorithm, self._promote())
+            self._promote()
+            self._refresh_population(algorithm)
             stats.append(self._report(generation, len(offspring), time.perf_counter() - began, tau))
             state.generation = max(state.generation, generation)
             state.save(self.out_dir / "state.json")
             if on_generation is not None:
                 on_generation(stats[-1])
+            if generation < s.generations and self._stalled(stats):
+                self.console.print(f"stopping after generation {generation}: the last {s.stop.patience} "
+                                   f"generations added under {s.stop.min_gain:g} hypervolume "
+                                   "(stop.patience=null runs every generation)", highlight=False)
+                break
         return stats
+
+    def _stalled(self, stats: Sequence[GenerationStats]) -> bool:
+        patience = self.settings.stop.patience
+        return (patience is not None and len(stats) > patience
+                and stats[-1].hypervolume - stats[-1 - patience].hypervolume < self.settings.stop.min_gain)
 
     def _initial_seeds(self) -> list[Arch]:
         """The min and max children, then the best children already known (by rank and crowding), so a
@@ -309,19 +343,20 @@ class _Loop:
         known = [a for a in self.known if a not in seeds and self.is_feasible(a)]
         if not known:
             return seeds
-        F = np.array([minimised(self.known[a].accuracy, self.measures(a), self.settings.objectives)
-                      for a in known], dtype=float)
+        F = np.array([minimised(self.estimate(a), self.measures(a), self.settings.objectives) for a in known],
+                     dtype=float)
         best = best_by_rank_and_crowding(F, max(0, self.settings.population - len(seeds)))
         return seeds + [known[i] for i in sorted(best)]
 
-    def _refresh_population(self, algorithm: NSGA2, promoted: set[Arch]) -> None:
-        """Survival then ranks promoted children by their accuracy on every validation image."""
+    def _refresh_population(self, algorithm: NSGA2) -> None:
+        """Survival then ranks the population by today's estimates: promoted children by their count on every
+        image, the others by their prefix under the prefix's latest mean error."""
         if algorithm.pop is None:
             return
         for individual in algorithm.pop:
             arch = individual.X[0]
-            if arch in promoted:
-                individual.F = np.array(minimised(self.known[arch].accuracy, self.measures(arch),
+            if arch in self.known and self.is_feasible(arch):
+                individual.F = np.array(minimised(self.estimate(arch), self.measures(arch),
                                                   self.settings.objectives), dtype=float)
 
     # ----- accuracy surrogate
@@ -339,21 +374,22 @@ class _Loop:
         Returns them and the predicted accuracy of each kept one (None where it was known)."""
         s = self.settings
         train = self._training_set(self.generation)
-        predictor = RidgePredictor(self.space, s.predictor.ridge).fit(
-            train, [self.known[a].accuracy for a in train])
+        predictor = RidgePredictor(self.space, s.predictor.ridge).fit(train,
+                                                                      [self.estimate(a) for a in train])
         archs = [ind.X[0] for ind in offspring]
         guesses = predictor.predict(archs)
         predicted, F = [], []
         for arch, guess in zip(archs, guesses, strict=True):
-            known = self.known.get(arch) if self.seen.get(arch, self.generation) < self.generation else None
-            predicted.append(None if known is not None else float(guess))
-            F.append(minimised(known.accuracy if known else float(guess), self.measures(arch), s.objectives))
+            known = self.seen.get(arch, self.generation) < self.generation
+            predicted.append(None if known else float(guess))
+            accuracy = self.estimate(arch) if known else float(guess)
+            F.append(minimised(accuracy, self.measures(arch), s.objectives))
         within = [i for i, arch in enumerate(archs) if self.is_feasible(arch)]
         over = [i for i in range(len(archs)) if i not in set(within)]
         best = best_by_rank_and_crowding(np.array([F[i] for i in within], dtype=float).reshape(-1, len(F[0])),
                                          s.population)
         keep = sorted([within[i] for i in best] + over[: max(0, s.population - len(within))])
-        front = self._front_vectors()
+        front = self._front_vectors(self.generation - 1)
         slack = s.predictor.margin * predictor.loo_rms
         plausible = [i for i in keep if predicted[i] is None or not _dominated(F[i], front, slack)]
         self._counts["skipped"] = len(keep) - len(plausible)
@@ -362,14 +398,13 @@ class _Loop:
             self._bar.refresh()
         return offspring[plausible], [predicted[i] for i in plausible]
 
-    def _front_vectors(self) -> np.ndarray:
-        pool = [c for c in self.candidates(self.generation - 1) if feasible(c.measures, self.constraints)]
-        front = pareto_front(pool, self.settings.objectives)
+    def _front_vectors(self, through: int) -> np.ndarray:
+        front = pareto_front(self.ranked(through), self.settings.objectives)
         return np.array([minimised(c.accuracy, c.measures, self.settings.objectives) for c in front],
                         dtype=float).reshape(-1, len(self.settings.objectives))
 
     def _predictor_tau(self, offspring: Population, predicted: list[float | None]) -> float | None:
-        pairs = [(p, self.known[ind.X[0]].accuracy) for ind, p in zip(offspring, predicted, strict=True)
+        pairs = [(p, self.estimate(ind.X[0])) for ind, p in zip(offspring, predicted, strict=True)
                  if p is not None and ind.X[0] in self.known]
         if len(pairs) < 2:
             return None
@@ -379,8 +414,7 @@ class _Loop:
     # ----- per-generation report
     def _report(self, generation: int, children: int, seconds: float, tau: float | None) -> GenerationStats:
         met = self.candidates(generation)
-        pool = [c for c in met if feasible(c.measures, self.constraints)]
-        front = pareto_front(pool, ("accuracy", "latency_ms"))
+        front = pareto_front(self.ranked(generation), ("accuracy", "latency_ms"))
         c = self._counts
         stats = GenerationStats(
             generation=generation, children=children, evaluated=c["evaluated"], cached=c["cached"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,10 @@ def summary_document(result: SearchResult) -> dict[str, Any]:
         "evaluations_this_call": result.evaluations_now,
         "full_evaluations_this_call": result.promotions_now,
         "generations_completed": last.generation if last else None,
+        "stopped_early": bool(last and last.generation < result.settings.generations),  # its front stalled
         "resumed_from_generation": result.resumed_from,
+        "prefix_error": {"children": len(result.prefix_errors),  # counted on the prefix and on all images
+                         "mean": statistics.fmean(result.prefix_errors) if result.prefix_errors else None},
         "front_size": len(result.front),
         "hypervolume": result.hypervolume,
         "hypervolume_reference": {"accuracy": 0.0, "latency_ms": result.latency_ref_ms},

@@ -57,6 +57,7 @@ class SearchResult:
     device: str = ""  # the folder name under RUN_DIR/search/
     runtime: str | None = None  # the runtime the latency table records, where it records one
     promotions_now: int = 0  # children extended to every validation image by this call
+    prefix_errors: list[float] = field(default_factory=list)  # all-images minus prefix accuracy, per child
 
     @property
     def hypervolume(self) -> float:

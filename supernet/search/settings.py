@@ -70,6 +70,15 @@ class MeasureSettings:
 
 
 @dataclass
+class StopSettings:
+    """Ends a search before `generations` once its front stops improving (a further device's search, seeded
+    from the run's store, usually starts near its final front)."""
+
+    patience: int | None = setting(4, ge=1)  # generations over which the front must gain (null: run them all)
+    min_gain: float = setting(0.0005, ge=0)  # hypervolume (0..1) those generations must add together
+
+
+@dataclass
 class SearchSettings:
     seed: int = setting(0, ge=0)
     population: int = setting(32, ge=4)  # children per generation (the NSGA-II population)
@@ -82,6 +91,7 @@ class SearchSettings:
     predictor: PredictorSettings = setting(PredictorSettings())
     latency: LatencyConfig = setting(LatencyConfig())  # how a table is found or built without --lut
     measure: MeasureSettings = setting(MeasureSettings())
+    stop: StopSettings = setting(StopSettings())
     progress: Any = setting("auto", choices=("auto", True, False))  # a bar per generation
     out_dir: str | None = None  # null: RUN_DIR/search/<device>
 

@@ -28,11 +28,13 @@ def test_front_is_nondominated_and_dominates_every_other_candidate(reference: Se
     assert len(vectors) >= 2
     for a, b in itertools.permutations(vectors, 2):
         assert not dominates(vectors[a], vectors[b]), f"{a} dominates {b} on the front"
-    # Every evaluated child off the front is dominated by (or equal to) a front child.
+    # Every evaluated child off the front is dominated by (or equal to) a front child, a child counted on
+    # the prefix only at its prefix accuracy corrected by the mean prefix error.
+    bias = sum(reference.prefix_errors) / len(reference.prefix_errors)
     for c in reference.candidates:
         if c.arch in vectors:
             continue
-        mine = minimised(c.accuracy, c.measures, objectives)
+        mine = minimised(c.accuracy + (bias if c.images == 96 else 0.0), c.measures, objectives)
         assert any(dominates(v, mine) or v == mine for v in vectors.values()), c.arch
 
 
@@ -211,3 +213,36 @@ def test_a_finished_search_is_extended_by_raising_generations(run_dir, table, re
     before = (reference.out_dir / "candidates.jsonl").read_bytes()
     assert (out / "candidates.jsonl").read_bytes().startswith(before)
     assert longer.hypervolume >= reference.hypervolume
+
+
+def test_a_search_stops_once_its_front_stalls_and_resumes_to_the_same_stop(run_dir, table, evaluator,
+                                                                          tmp_path):
+    # No generation can add a whole hypervolume, so the search stops after generation `patience`.
+    settings = search_settings(*isolated(tmp_path), "stop.patience=1", "stop.min_gain=1")
+    stopped = run_search(run_dir, "cpu", settings, table=table, evaluator=evaluator)
+    assert [g.generation for g in stopped.generations] == [0, 1]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["generations_completed"] == 1 and summary["stopped_early"] is True
+    calls = evaluator.calls
+    again = run_search(run_dir, "cpu", settings, table=table, evaluator=evaluator)
+    assert evaluator.calls == calls and again.evaluations_now == 0
+    assert [g.generation for g in again.generations] == [0, 1]
+    assert front_rows(again) == front_rows(stopped)
+
+
+
+def test_prefix_accuracies_are_corrected_by_the_mean_prefix_error(reference: SearchResult):
+    """The summary's prefix error is the mean (all - prefix) accuracy of the children the store holds both
+    ways; the files keep raw counts, and the front holds full counts whatever the correction."""
+    records = [json.loads(line) for line in reference.out_dir.joinpath("accuracy").glob("*.jsonl").__next__()
+               .read_text().splitlines()]
+    counts = {}
+    for r in records:
+        counts.setdefault(r["arch"], {})[r["images"]] = r["correct"] / r["images"]
+    errors = [c[192] - c[96] for c in counts.values() if 96 in c and 192 in c]
+    summary = json.loads((reference.out_dir / "summary.json").read_text())
+    assert summary["prefix_error"]["children"] == len(errors) == reference.promotions_now > 1
+    assert summary["prefix_error"]["mean"] == pytest.approx(sum(errors) / len(errors))
+    prefix_only = [c for c in reference.candidates if c.images == 96]
+    assert prefix_only and all(c.accuracy == counts[str(c.arch)][96] for c in prefix_only)
+    assert {e.candidate.images for e in reference.front} == {192}
