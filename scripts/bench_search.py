@@ -9,8 +9,8 @@ Per seed, on a fresh accuracy store: the search with the default settings (plus 
 search evaluating as many children as the search did (the max and min children, then distinct uniform
 samples within the limits), counted the way the search counts them (on the validation prefix, then the
 front's children on every validation image); and, with --before-src, the search of that checkout (run in
-a subprocess on its own code and defaults) stopped after the generation at which it has evaluated as many
-children. Then the search for table B on seed 0's store: the cost of one more device. Front quality is the
+a subprocess on its own code and defaults) at its last generation within as many children. Then the
+search for table B on seed 0's store: the cost of one more device. Front quality is the
 hypervolume of (validation accuracy on every image, predicted latency) normalised to (1 - accuracy,
 latency / (1.1 x latency of the max child)), reference point (1, 1). The last line is
 
@@ -163,7 +163,9 @@ def before_search(src: Path, run_dir: Path, lut: str, n: int, seed: int, out: Pa
     if done.returncode != 0 or line is None:
         raise SystemExit(f"the search in {src} failed:\n{done.stderr[-2000:]}")
     rows = json.loads(line[5:])
-    return rows[-1]["hypervolume"], rows[-1]["evaluations"], sum(r["seconds"] for r in rows)
+    # The last generation within `n` children: the one that crossed `n` evaluated more than this search did.
+    within = [r for r in rows if r["evaluations"] <= n] or rows[:1]
+    return within[-1]["hypervolume"], within[-1]["evaluations"], sum(r["seconds"] for r in within)
 
 
 def prefix_study(evaluator: AccuracyEvaluator, space: SearchSpace, n: int, console: Console) -> None:

@@ -40,7 +40,7 @@ class EvaluationSettings:
     calib_images: int = setting(512, ge=1)  # a prefix of the run's own seeded BN-recalibration draw
     calib_batch_size: int = setting(256, ge=1)
     val_images: int | None = setting(None, ge=1)  # the full evaluation: first images of the split (null: all)
-    screen_images: int | None = setting(1000, ge=1)  # every child first on this prefix; the front's on all
+    screen_images: int | None = setting(2500, ge=1)  # every child first on this prefix; the front's on all
     batch_size: int = setting(64, ge=1)  # larger batches cost more in allocation than they save on a CPU
     cache_mb: float = setting(2048.0, ge=0)  # resized inputs kept on the device per resolution
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -81,7 +81,7 @@ class StopSettings:
 @dataclass
 class SearchSettings:
     seed: int = setting(0, ge=0)
-    population: int = setting(32, ge=4)  # children per generation (the NSGA-II population)
+    population: int = setting(24, ge=4)  # children per generation (the NSGA-II population)
     generations: int = setting(10, ge=0)  # after the initial one; raise it and re-run to extend a search
     mutation_prob: float = setting(0.2, ge=0, le=1)  # chance that each choice of a child is redrawn
     crossover_prob: float = setting(0.9, ge=0, le=1)  # chance that a pair of parents is recombined
