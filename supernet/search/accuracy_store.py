@@ -1,7 +1,7 @@
 """The run's accuracy store: every child evaluated by any search of a run, for any device, kept once.
 
-One append-only JSONL file per evaluation key (checkpoint digest, calibration and validation data,
-precision, device type), under RUN_DIR/search/accuracy/. A record is a child's top-1 hits on a prefix of
+One append-only JSONL file per evaluation key (checkpoint digest, calibration data and batching, validation
+data, precision, device type), under RUN_DIR/search/accuracy/. A record is a child's top-1 hits on a prefix of
 the validation images; a prefix and the full set are separate records, so a search that asked for the
 prefix gets the same value again on a replay. Each record is appended by one `write` under an exclusive
 `flock` after mending a torn last line (a writer killed mid-line), and lines that do not parse are
