@@ -230,12 +230,11 @@ def test_a_search_stops_once_its_front_stalls_and_resumes_to_the_same_stop(run_d
     assert front_rows(again) == front_rows(stopped)
 
 
-
 def test_prefix_accuracies_are_corrected_by_the_mean_prefix_error(reference: SearchResult):
     """The summary's prefix error is the mean (all - prefix) accuracy of the children the store holds both
     ways; the files keep raw counts, and the front holds full counts whatever the correction."""
-    records = [json.loads(line) for line in reference.out_dir.joinpath("accuracy").glob("*.jsonl").__next__()
-               .read_text().splitlines()]
+    [store] = reference.out_dir.joinpath("accuracy").glob("*.jsonl")
+    records = [json.loads(line) for line in store.read_text().splitlines()]
     counts = {}
     for r in records:
         counts.setdefault(r["arch"], {})[r["images"]] = r["correct"] / r["images"]
