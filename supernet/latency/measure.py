@@ -4,8 +4,9 @@ The repeats of a group are split into `rounds` interleaved passes (a burst of lo
 then spreads over many things instead of spoiling one) and summarised by the settings' statistic. In an
 ONNX runtime each block and child is the graph `supernet export` would write for it
 (`supernet.onnx_io.write_onnx`), exported once per measurer and kept by key for later sweeps; with a
-`graph_dir`, also on disk, named by key, torch version and opset, for later builds (exporting is most of
-a build's time in an ONNX runtime).
+`graph_dir`, also on disk, named by key, torch version and opset, for later builds. Exporting is most of a
+build's time in an ONNX runtime and runs on one core, so a group's missing graphs are exported together,
+one forked process per core.
 
 Paired timing, optional (`paired`): each timed call comes right after a call of the space's smallest
 child, and a thing's value is the median of its ratios to it. The speed of the moment of a shared
@@ -31,6 +32,7 @@ from supernet.latency.settings import LatencyConfig, percentile_of
 from supernet.latency.table import Fingerprint
 from supernet.models.static import build_child, build_layer
 from supernet.onnx_io import ONNX_OPSET, onnx_bytes
+from supernet.parallel import forked_map
 from supernet.run.files import atomic_write_bytes
 from supernet.space import LayerSpec
 
@@ -98,6 +100,8 @@ class Measurer:
 
     # ----- the timing itself
     def time_cases(self, cases: Sequence[Case]) -> list[float]:
+        if self.runtime.takes_onnx:
+            self._export_missing(cases)
         return self._time([self._prepare(*case) for case in cases])
 
     def _shape(self, channels: int, resolution: int) -> tuple[int, int, int, int]:
@@ -113,16 +117,37 @@ class Measurer:
             graph = stored.read_bytes()
         if graph is None:
             start = time.perf_counter()
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                example = torch.randn(TRACE_BATCH, channels, resolution, resolution)
-                graph, _ = onnx_bytes(build().eval(), example)
+            graph = export_graph(build, channels, resolution)
             self.export_s += time.perf_counter() - start
-            if stored is not None:
-                atomic_write_bytes(stored, lambda f, data=graph: f.write(data))
+            self._keep(key, graph)
         if key is not None:
             self._graphs[key] = graph
         return self.runtime.prepare(graph, self._shape(channels, resolution))
+
+    def _export_missing(self, cases: Sequence[Case]) -> None:
+        """Export together, one forked process per core, the graphs of the keyed `cases` held neither here
+        nor on disk: exporting is single-threaded, and most of a build's time."""
+        todo: dict[str, tuple[Callable[[], nn.Module], int, int]] = {}
+        for build, channels, resolution, key in cases:
+            stored = self._graph_file(key)
+            if key is not None and key not in self._graphs and not (stored is not None and stored.is_file()):
+                todo.setdefault(key, (build, channels, resolution))
+        if len(todo) < 2:
+            return
+        keys = list(todo)
+        start = time.perf_counter()
+        graphs = forked_map(lambda i: export_graph(*todo[keys[i]]), len(keys))
+        self.export_s += time.perf_counter() - start
+        for key, graph in zip(keys, graphs, strict=True):
+            self._keep(key, graph)
+
+    def _keep(self, key: str | None, graph: bytes) -> None:
+        if key is None:
+            return
+        self._graphs[key] = graph
+        stored = self._graph_file(key)
+        if stored is not None:
+            atomic_write_bytes(stored, lambda f, data=graph: f.write(data))
 
     def _graph_file(self, key: str | None) -> Path | None:
         if self.graph_dir is None or key is None:
@@ -182,3 +207,12 @@ class Measurer:
             for _ in range(self.cfg.warmup):
                 self._reference()
         return self._reference
+
+
+def export_graph(build: Callable[[], nn.Module], channels: int, resolution: int) -> bytes:
+    """The ONNX graph `supernet export` would write for the module `build` makes, traced on a fixed input."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        example = torch.randn(TRACE_BATCH, channels, resolution, resolution)
+        graph, _ = onnx_bytes(build().eval(), example)
+    return graph

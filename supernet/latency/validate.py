@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from supernet.latency.build import combine, distinct_random_archs, error_report, measure_in_sweeps
@@ -32,9 +33,10 @@ def settings_for(table: LatencyTable, **overrides: Any) -> LatencyConfig:
     return latency_config(values, **overrides)
 
 
-def measurer_for(table: LatencyTable, **overrides: Any) -> Measurer:
-    """A measurer with the table's settings, paired with its reference and counting in its unit."""
-    measurer = Measurer(settings_for(table, **overrides))
+def measurer_for(table: LatencyTable, graph_dir: Path | None = None, **overrides: Any) -> Measurer:
+    """A measurer with the table's settings, paired with its reference and counting in its unit (keeping
+    the graphs it exports in `graph_dir`, if given)."""
+    measurer = Measurer(settings_for(table, **overrides), graph_dir=graph_dir)
     measurer.pair_with(table.space.layers(table.space.min()))
     measurer.unit_ms = table.measure.get("reference_ms")
     return measurer

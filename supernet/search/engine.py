@@ -28,6 +28,7 @@ from rich.console import Console
 from tqdm import tqdm
 
 from supernet.config import space_from_config
+from supernet.latency import graph_cache
 from supernet.models import Supernet
 from supernet.progress import progress_enabled
 from supernet.run.directory import read_run_config
@@ -138,8 +139,9 @@ def run_search(run_dir: str | Path, target: str | None, settings: SearchSettings
         front = [FrontEntry(c) for c in pareto_front(loop.ranked(), settings.objectives)]
         archs = [e.candidate.arch for e in front]
         mode = {True: "true", False: "false"}.get(settings.measure.front, settings.measure.front)
-        measurement = measure_front(evaluator.model, archs, [e.candidate.measures.latency_ms for e in front],
-                                    device.table, device.target, mode, settings.measure.repeats)
+        predicted = [e.candidate.measures.latency_ms for e in front]
+        measurement = measure_front(space, archs, predicted, device.table, device.target, mode,
+                                    settings.measure.repeats, graph_cache(settings.latency))
         limit = settings.limits.get("max_latency_ms")
         for entry, measured in zip(front, measurement.latencies_ms, strict=True):
             entry.latency_ms_measured = measured

@@ -17,7 +17,6 @@ from supernet.latency import (
     target_present,
     why_not_measurable_here,
 )
-from supernet.models import Supernet
 from supernet.search.errors import SearchError
 from supernet.space import Arch, SearchSpace
 
@@ -48,11 +47,12 @@ class FrontMeasurement:
     report: dict[str, float] | None = None  # predicted vs measured: MAPE, share within ±5/10 %, Kendall tau
 
 
-def measure_front(model: Supernet, archs: Sequence[Arch], predicted_ms: Sequence[float], table: Any,
-                  target: str, mode: str, repeats: int | None = None) -> FrontMeasurement:
+def measure_front(space: SearchSpace, archs: Sequence[Arch], predicted_ms: Sequence[float], table: Any,
+                  target: str, mode: str, repeats: int | None = None, graph_dir: Path | None = None
+                  ) -> FrontMeasurement:
     """Time each child of the front end to end in the table's runtime with the table's settings (in an
-    ONNX runtime: the graph `supernet export` would write for it), so predicted and measured compare
-    like with like.
+    ONNX runtime: the graph `supernet export` would write for it, kept in `graph_dir` for later searches),
+    as the table's own children were timed, so predicted and measured compare like with like.
 
     mode "auto" measures where that is meaningful (the target is here and the table was built on this very
     device, runtime and settings) and says why not otherwise; "true" demands it; "false" skips it.
@@ -68,9 +68,8 @@ def measure_front(model: Supernet, archs: Sequence[Arch], predicted_ms: Sequence
         return skipped
     # All children in one interleaved pass: a burst of load from another process then spreads over the
     # whole front instead of spoiling one child's samples (as the table's own build measures).
-    with measurer_for(table, repeats=repeats) as measurer:
-        measured = measurer.time_models([(model.extract(arch), model.space.spec.in_channels, arch.resolution)
-                                         for arch in archs])
+    with measurer_for(table, graph_dir=graph_dir, repeats=repeats) as measurer:
+        measured = measurer.time_children([space.layers(arch) for arch in archs])
     return FrontMeasurement(list(measured), None, error_report(list(predicted_ms), measured))
 
 

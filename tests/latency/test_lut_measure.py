@@ -103,6 +103,22 @@ def test_onnxruntime_times_a_block_and_a_whole_child_as_export_writes_them(tiny_
     assert fingerprint["graph_optimization"] == "all" and "memory_format" not in fingerprint
 
 
+def test_a_group_s_graphs_are_exported_together_and_kept_for_the_next_measurer(tiny_space, tmp_path):
+    """Two children, exported at once (forked workers where there are cores), land in `graph_dir`; a later
+    measurer times them from there without exporting."""
+    cfg = latency_config(threads=1, repeats=4, warmup=1, rounds=1)
+    plans = [tiny_space.layers(tiny_space.min()), tiny_space.layers(tiny_space.max())]
+    with Measurer(cfg, graph_dir=tmp_path) as first:
+        first.time_children(plans)
+    assert first.export_s > 0 and len(list(tmp_path.glob("*.onnx"))) == 2
+    for plan in plans:
+        graph = onnx.load_from_string(first._graph_file("|".join(layer.key() for layer in plan)).read_bytes())
+        assert graph.graph.input[0].name == "images"
+    with Measurer(cfg, graph_dir=tmp_path) as later:
+        assert all(ms > 0 for ms in later.time_children(plans))
+    assert later.export_s == 0
+
+
 def test_the_torch_runtime_times_eager_modules_and_restores_threads(tiny_space):
     before = torch.get_num_threads()
     with Measurer(latency_config(runtime="torch", threads=1, repeats=4, warmup=1, rounds=1)) as measurer:
