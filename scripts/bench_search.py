@@ -34,7 +34,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -70,7 +69,13 @@ from rich.console import Console
 from supernet.config import compose_config, space_from_config
 from supernet.run.directory import read_run_config
 from supernet.search import SearchSettings, run_search
-run_dir, lut, n, overrides = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+run_dir, lut, n, store, overrides = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+try:  # a search that keeps a run-wide accuracy store gets a fresh one, as each seed here does
+    from supernet.search.settings import EvaluationSettings
+    if "store_dir" in EvaluationSettings.__dataclass_fields__:
+        overrides.append(f"evaluation.store_dir={store}")
+except ImportError:
+    pass
 space = space_from_config(read_run_config(run_dir))
 table = StandIn(space, lut[len("stand-in:"):]) if lut.startswith("stand-in:") else None
 rows = []
@@ -108,7 +113,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--before-set", action="append", default=[], metavar="KEY=VALUE",
                    help="a setting for the older search (its own schema), e.g. its evaluation settings")
     p.add_argument("--out", type=Path, help="keep every folder here (default: a temporary folder)")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2,
+                   help="intra-op threads of the earlier search, which counts children in its own process "
+                        "(this one shares the cores among its worker processes: evaluation.workers)")
     return p.parse_args()
 
 
@@ -130,7 +137,9 @@ def random_search(space: SearchSpace, settings: SearchSettings, measures: ChildM
     store = AccuracyStore(store_dir, evaluator.key)
     full = evaluator.num_images
     prefix = min(settings.evaluation.screen_images or full, full)
-    known = {a: store.evaluate(a, prefix, lambda s, e, a=a: evaluator.correct(a, s, e))[0] for a in archs[:n]}
+    archs = archs[:n]
+    records = store.evaluate([(a, prefix, None) for a in archs], evaluator.correct_many)
+    known = {a: record for a, (record, _) in zip(archs, records, strict=True)}
     promotions = 0
     while True:
         pool = [Candidate(a, r.accuracy, measures(a), 0, r.images) for a, r in known.items()]
@@ -139,9 +148,9 @@ def random_search(space: SearchSpace, settings: SearchSettings, measures: ChildM
             front = pareto_front(pool, ("accuracy", "latency_ms"))
             ref = LATENCY_REF_FACTOR * measures(space.max()).latency_ms
             return hypervolume([(c.accuracy, c.measures.latency_ms) for c in front], ref), promotions
-        for a in todo:
-            known[a] = store.evaluate(a, full, lambda s, e, a=a: evaluator.correct(a, s, e),
-                                      prefix=known[a])[0]
+        records = store.evaluate([(a, full, known[a]) for a in todo], evaluator.correct_many)
+        for a, (record, _) in zip(todo, records, strict=True):
+            known[a] = record
             promotions += 1
 
 
@@ -157,7 +166,8 @@ def before_search(src: Path, run_dir: Path, lut: str, n: int, seed: int, out: Pa
     if not link.exists() and (src / "configs").is_dir():
         link.symlink_to(Path("..") / "configs")  # where an installed copy has them; else this checkout's win
     overrides = [f"seed={seed}", f"out_dir={out}", f"evaluation.threads={threads}", "progress=false", *shared]
-    done = subprocess.run([sys.executable, "-c", BEFORE_DRIVER, str(run_dir), str(lut), str(n), *overrides],
+    done = subprocess.run([sys.executable, "-c", BEFORE_DRIVER, str(run_dir), str(lut), str(n),
+                           str(out / "accuracy"), *overrides],
                           env=env, cwd=src, capture_output=True, text=True, check=False)
     line = next((row for row in done.stdout.splitlines() if row.startswith("ROWS ")), None)
     if done.returncode != 0 or line is None:
@@ -192,11 +202,10 @@ def prefix_study(evaluator: AccuracyEvaluator, space: SearchSpace, n: int, conso
 def main() -> int:
     args = parse_args()
     console = Console(width=140)
-    torch.set_num_threads(args.threads)
     console.print(f"load average before: {os.getloadavg()}", highlight=False)
     space = space_from_config(read_run_config(args.run_dir))
     table = load_device(space, args.lut)
-    overrides = ["progress=false", f"evaluation.threads={args.threads}", *args.overrides]
+    overrides = ["progress=false", *args.overrides]
     evaluator = AccuracyEvaluator.from_run(args.run_dir, settings_for(Path("."), Path("."), 0,
                                                                       overrides).evaluation)
     if args.prefix_study:

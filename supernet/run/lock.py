@@ -45,7 +45,7 @@ def exclusive(path: str | Path, what: str) -> Iterator[None]:
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases the flock
+        _release(fd)
 
 
 @contextmanager
@@ -58,4 +58,11 @@ def shared_append(path: str | Path) -> Iterator[int]:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield fd
     finally:
-        os.close(fd)
+        _release(fd)
+
+
+def _release(fd: int) -> None:
+    """Unlock, then close. Closing alone would not do: a process forked meanwhile (a worker) shares the
+    descriptor, and would hold the lock for as long as it lives. Unlocking a lock not held is a no-op."""
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)

@@ -5,7 +5,8 @@ data, precision, device type), under RUN_DIR/search/accuracy/. A record is a chi
 the validation images; a prefix and the full set are separate records, so a search that asked for the
 prefix gets the same value again on a replay. Each record is appended by one `write` under an exclusive
 `flock` after mending a torn last line (a writer killed mid-line), and lines that do not parse are
-skipped on read: two searches may share the store at once, and a kill costs at most the child in flight.
+skipped on read: two searches may share the store at once, and a kill costs at most the children in
+flight.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,18 +87,30 @@ class AccuracyStore:
             os.fsync(fd)
         self._by.setdefault((record.arch, record.images), record)
 
-    def evaluate(self, arch: Arch, images: int, hits: Callable[[int, int], int],
-                 prefix: Evaluation | None = None) -> tuple[Evaluation, bool]:
-        """The child's record on `images`, from the store or computed (`hits(start, stop)`); True when
-        computed. A known shorter `prefix` of the same images is extended instead of counted again."""
-        found = self.get(arch, images)
-        if found is not None:
-            return found, False
-        start, base = (prefix.images, prefix.correct) if prefix is not None and prefix.images < images \
-            else (0, 0)
-        record = Evaluation(str(arch), base + hits(start, images), images)
-        self.add(record)
-        return record, True
+    def evaluate(self, jobs: Sequence[tuple[Arch, int, Evaluation | None]],
+                 count: Callable[[Sequence[tuple[Arch, int, int]]], Iterable[int]]
+                 ) -> Iterator[tuple[Evaluation, bool]]:
+        """Each job's (arch, images, prefix) record on the first `images` validation images, in job order,
+        with True where it was computed: read from the store, else counted by one call of
+        `count([(arch, start, stop), ...])` and appended as each count arrives. A known shorter `prefix` of
+        the same images is extended instead of counted again."""
+        jobs = list(jobs)
+        found = [self.get(arch, images) for arch, images, _ in jobs]
+        todo = [i for i, record in enumerate(found) if record is None]
+        bases, requests = {}, []
+        for i in todo:
+            arch, images, prefix = jobs[i]
+            extend = prefix is not None and prefix.images < images
+            start, bases[i] = (prefix.images, prefix.correct) if extend else (0, 0)
+            requests.append((arch, start, images))
+        counts = iter(count(requests)) if requests else iter(())
+        for i, (arch, images, _) in enumerate(jobs):
+            if found[i] is not None:
+                yield found[i], False
+                continue
+            record = Evaluation(str(arch), bases[i] + next(counts), images)
+            self.add(record)
+            yield record, True
 
     def __iter__(self) -> Iterator[Evaluation]:
         return iter(self.records)

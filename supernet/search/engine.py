@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,7 +69,7 @@ class Evaluator(Protocol):
     model: Supernet
     num_images: int
 
-    def correct(self, arch: Arch, start: int = 0, stop: int | None = None) -> int: ...
+    def correct_many(self, requests: Sequence[tuple[Arch, int, int]]) -> Iterator[int]: ...
 
 
 def default_out_dir(run_dir: Path, device: str) -> Path:
@@ -111,12 +112,12 @@ def run_search(run_dir: str | Path, target: str | None, settings: SearchSettings
 
     out_dir = Path(settings.out_dir) if settings.out_dir else default_out_dir(run_dir, device.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive(out_dir / ".lock", f"the search in {out_dir}"):
+    with exclusive(out_dir / ".lock", f"the search in {out_dir}"), ExitStack() as owned:
         if restart:
             for name in OUTPUT_FILES:
                 (out_dir / name).unlink(missing_ok=True)
-        if evaluator is None:
-            evaluator = AccuracyEvaluator.from_run(run_dir, settings.evaluation)
+        if evaluator is None:  # then its worker processes stop with this search
+            evaluator = owned.enter_context(AccuracyEvaluator.from_run(run_dir, settings.evaluation))
         store = store if store is not None else open_store(run_dir, settings, evaluator)
         state = SearchState(settings.trajectory(), dict(evaluator.key), table_identity(device.table),
                             prior_records=len(store.records))
@@ -240,28 +241,40 @@ class _Loop:
         return [replace(c, accuracy=self.estimate(c.arch)) for c in self.candidates(through)
                 if feasible(c.measures, self.constraints)]
 
-    def _hits(self, arch: Arch) -> Callable[[int, int], int]:
-        return lambda start, stop: self.evaluator.correct(arch, start, stop)
-
     def is_feasible(self, arch: Arch) -> bool:
         return feasible(self.measures(arch), self.constraints)
 
-    def score(self, arch: Arch) -> Scored:
-        """The child's measures and, when it meets the limits, its best-known accuracy (else evaluated on
-        the validation prefix)."""
-        measures = self.measures(arch)
-        if self._bar is not None:
-            self._bar.update(1)
-        if not feasible(measures, self.constraints):
-            self._counts["infeasible"] += 1
-            return Scored(arch, measures, None)
-        if arch in self.known:
-            self._counts["cached"] += 1
-        else:
-            record, computed = self.store.evaluate(arch, self.screen_images, self._hits(arch))
+    def count_new(self, archs: Sequence[Arch]) -> None:
+        """Count on the validation prefix, all together, the children of `archs` within the limits that
+        this search does not know yet (the store may: then they cost nothing)."""
+        new = []
+        for arch in archs:
+            if not self.is_feasible(arch):
+                self._counts["infeasible"] += 1
+            elif arch in self.known:
+                self._counts["cached"] += 1
+            else:
+                new.append(arch)
+                continue
+            self._tick()
+        records = self.store.evaluate([(arch, self.screen_images, None) for arch in new],
+                                      self.evaluator.correct_many)
+        for arch, (record, computed) in zip(new, records, strict=True):
             self.known[arch] = record
             self.evaluations_now += computed
             self._counts["evaluated" if computed else "cached"] += 1
+            self._tick()
+
+    def _tick(self) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def score(self, arch: Arch) -> Scored:
+        """The child's measures and, when it meets the limits, its best-known accuracy (`count_new` has
+        counted every child it is asked for)."""
+        measures = self.measures(arch)
+        if not feasible(measures, self.constraints):
+            return Scored(arch, measures, None)
         self.seen.setdefault(arch, self.generation)
         return Scored(arch, measures, self.estimate(arch))
 
@@ -273,10 +286,11 @@ class _Loop:
                     if c.images < self.full_images]
             if not todo:
                 return
-            for arch in todo:
-                prefix = self.known[arch]
-                record, computed = self.store.evaluate(arch, self.full_images, self._hits(arch),
-                                                       prefix=prefix)
+            prefixes = [self.known[arch] for arch in todo]
+            records = self.store.evaluate([(arch, self.full_images, prefix)
+                                           for arch, prefix in zip(todo, prefixes, strict=True)],
+                                          self.evaluator.correct_many)
+            for arch, prefix, (record, computed) in zip(todo, prefixes, records, strict=True):
                 if prefix.images == self.screen_images:
                     self.prefix_errors.append(record.accuracy - prefix.accuracy)
                 self.known[arch] = record
@@ -312,6 +326,7 @@ class _Loop:
                       disable=not show_bar, leave=False, dynamic_ncols=True) as self._bar:
                 if screen:
                     offspring, predicted = self._screen(offspring)
+                self.count_new([individual.X[0] for individual in offspring])
                 if len(offspring):
                     algorithm.evaluator.eval(problem, offspring)
             self._bar = None

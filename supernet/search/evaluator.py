@@ -9,7 +9,7 @@ is never copied. The images are the run's held-out validation split; the test se
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from torch import Tensor
 
 from supernet.data import make_loader, normalize
 from supernet.models import Supernet
+from supernet.parallel import cpu_cores, fork_available
 from supernet.run.bn_recalibration import CalibrationSet
 from supernet.run.child_eval import (
     calibration_batches,
@@ -31,16 +32,18 @@ from supernet.run.directory import checkpoint_path, load_supernet
 from supernet.run.files import sha256_file
 from supernet.search.errors import SearchError
 from supernet.search.settings import EvaluationSettings
+from supernet.search.workers import Request, WorkerPool
 from supernet.space import Arch
 
 
 class AccuracyEvaluator:
-    """`correct(arch, start, stop)`: top-1 hits on validation images [start, stop); `calls` counts them."""
+    """`correct(arch, start, stop)`: top-1 hits on validation images [start, stop); `correct_many` counts
+    several children, `workers` at once; `calls` counts the children counted."""
 
     def __init__(self, model: Supernet, calib: CalibrationSet, val_images: Tensor, val_labels: Tensor,
                  mean, std, *, precision: Precision,
                  memory_format: torch.memory_format, batch_size: int, cache_mb: float,
-                 key: dict[str, Any] | None = None) -> None:
+                 key: dict[str, Any] | None = None, workers: int = 1, worker_threads: int = 1) -> None:
         if len(val_images) == 0:
             raise ValueError("no validation images to evaluate children on")
         self.model = model.eval()
@@ -53,6 +56,8 @@ class AccuracyEvaluator:
         self._cache_budget = int(cache_mb * 2**20)
         self._inputs: dict[int, tuple[tuple[Tensor, ...], Tensor | None]] = {}
         self.calls = 0
+        self.workers, self.worker_threads = workers, worker_threads
+        self._pool: WorkerPool | None = None
         # The digest hashes the images, not their batching, and batch statistics depend on both.
         self.key = {**(key or {}), "calibration": calib.digest, "calib_images": calib.num_images,
                     "calib_batches": [len(b) for b in calib.batches],
@@ -63,8 +68,9 @@ class AccuracyEvaluator:
         """The evaluator of a run directory's supernet, on its held-out validation split."""
         device = resolve_device(settings.device)
         precision = resolve_precision(settings.precision, device)
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
+        workers, threads = _processes(settings, device)
+        if workers == 1 and threads:
+            torch.set_num_threads(threads)
         if device.type == "cuda":
             # Each child has new layer shapes and is evaluated once: autotuning would cost more than it saves.
             torch.backends.cudnn.benchmark = False
@@ -85,7 +91,7 @@ class AccuracyEvaluator:
                "validation": _digest(images, labels)}
         return cls(model, calib, images, labels, data.mean, data.std, precision=precision,
                    memory_format=memory_format, batch_size=settings.batch_size, cache_mb=settings.cache_mb,
-                   key=key)
+                   key=key, workers=workers, worker_threads=threads or 1)
 
     @property
     def num_images(self) -> int:
@@ -106,6 +112,37 @@ class AccuracyEvaluator:
         self.calls += 1
         return hits
 
+    def correct_many(self, requests: Sequence[Request]) -> Iterator[int]:
+        """The hits of each (arch, start, stop), in order, each as soon as it is counted: by `workers`
+        forked processes where there are several and more than one request, else here."""
+        if self.workers < 2 or len(requests) < 2:
+            for arch, start, stop in requests:
+                yield self.correct(arch, start, stop)
+            return
+        if self._pool is None:
+            self._pool = WorkerPool(self, self.workers, self.worker_threads)
+        done = 0
+        try:
+            for hits in self._pool.count(requests):
+                done += 1
+                self.calls += 1
+                yield hits
+        finally:
+            if done < len(requests):  # the caller stopped early (an error, Ctrl-C): drop the queued work
+                self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes (a later `correct_many` starts new ones)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> AccuracyEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _resized(self, resolution: int) -> tuple[tuple[Tensor, ...], Tensor | None]:
         """Calibration batches and all validation images at `resolution` (None when over the cache)."""
         cached = self._inputs.get(resolution)
@@ -122,6 +159,24 @@ class AccuracyEvaluator:
                              for chunk in self.val_images.split(self.batch_size)])
         self._inputs[resolution] = (calib, resized)
         return calib, resized
+
+
+def _processes(settings: EvaluationSettings, device: torch.device) -> tuple[int, int | None]:
+    """(worker processes, intra-op threads of each) for `settings` on `device`."""
+    if device.type != "cpu":
+        if (settings.workers or 1) > 1:
+            raise SearchError(f"evaluation.workers={settings.workers}: on a {device.type} device children "
+                              "are counted in this process; set evaluation.workers=1 or "
+                              "evaluation.device=cpu")
+        return 1, settings.threads
+    cores = cpu_cores()
+    workers = settings.workers or (cores if fork_available() else 1)
+    if workers > 1 and not fork_available():
+        raise SearchError(f"evaluation.workers={workers}: worker processes are forked, which only Linux "
+                          "does safely; set evaluation.workers=1")
+    if workers == 1:
+        return 1, settings.threads
+    return workers, settings.threads or max(1, cores // workers)
 
 
 def _first_images(dataset, limit: int | None) -> tuple[Tensor, Tensor]:

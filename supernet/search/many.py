@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,17 +31,18 @@ def search_devices(run_dir: str | Path, devices: Sequence[Device], settings: Sea
     run_dir = Path(run_dir)
     base = Path(settings.out_dir) if settings.out_dir else run_dir / "search"
     several = len(devices) > 1
-    if evaluator is None:
-        evaluator = AccuracyEvaluator.from_run(run_dir, settings.evaluation)
-    store = open_store(run_dir, settings, evaluator)
     results = []
-    for device in devices:
-        console.print(f"[bold]device {device.name}[/] ({_describe(device)})", highlight=False)
-        folder = base / device.name if several or not settings.out_dir else base
-        per_device = replace(settings, out_dir=str(folder))
-        callback = (lambda stats, name=device.name: on_generation(name, stats)) if on_generation else None
-        results.append(run_search(run_dir, None, per_device, device=device, evaluator=evaluator, store=store,
-                                  restart=restart, console=console, on_generation=callback))
+    with ExitStack() as owned:
+        if evaluator is None:  # then its worker processes stop once every device is searched
+            evaluator = owned.enter_context(AccuracyEvaluator.from_run(run_dir, settings.evaluation))
+        store = open_store(run_dir, settings, evaluator)
+        for device in devices:
+            console.print(f"[bold]device {device.name}[/] ({_describe(device)})", highlight=False)
+            folder = base / device.name if several or not settings.out_dir else base
+            per_device = replace(settings, out_dir=str(folder))
+            callback = (lambda stats, name=device.name: on_generation(name, stats)) if on_generation else None
+            results.append(run_search(run_dir, None, per_device, device=device, evaluator=evaluator,
+                                      store=store, restart=restart, console=console, on_generation=callback))
     if several:
         write_overview(results, base)
     return results

@@ -45,7 +45,10 @@ class EvaluationSettings:
     cache_mb: float = setting(2048.0, ge=0)  # resized inputs kept on the device per resolution
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = setting("auto", choices=("auto", "fp32", "bf16", "fp16"))
-    threads: int | None = setting(None, ge=1)  # CPU intra-op threads (null: torch's default)
+    workers: int | None = setting(None, ge=1)  # children counted at once on a CPU, each in a forked process
+    #                                            (null: one per core; on a GPU always 1, in this process)
+    threads: int | None = setting(None, ge=1)  # intra-op threads of each counting process (null: the cores
+    #                                            shared out among the workers; one worker: torch's default)
     store_dir: str | None = None  # the run's shared accuracy store (null: RUN_DIR/search/accuracy)
 
 

@@ -48,6 +48,10 @@ class CountingEvaluator:
         self.asked.append((arch, start, stop))
         return self.inner.correct(arch, start, stop)
 
+    def correct_many(self, requests):
+        self.asked.extend(requests)
+        return self.inner.correct_many(requests)
+
 
 def isolated(out) -> list[str]:
     """Overrides that give a search its own folder and its own accuracy store inside it."""

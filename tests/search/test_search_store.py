@@ -49,16 +49,32 @@ def test_another_process_record_is_read_on_a_miss_and_nothing_is_counted_twice(t
     theirs.add(Evaluation("x", 7, 50))
     asked = []
 
-    def hits(start, stop):
-        asked.append((start, stop))
-        return 5
+    def hits(requests):
+        asked.extend(requests)
+        return [5 for _ in requests]
 
-    record, computed = mine.evaluate("x", 50, hits)
+    [(record, computed)] = mine.evaluate([("x", 50, None)], hits)
     assert (record, computed, asked) == (Evaluation("x", 7, 50), False, [])
     # a longer count extends the known prefix: only images 50..100 are counted
-    record, computed = mine.evaluate("x", 100, hits, prefix=record)
-    assert (record, computed, asked) == (Evaluation("x", 12, 100), True, [(50, 100)])
+    [(record, computed)] = mine.evaluate([("x", 100, record)], hits)
+    assert (record, computed, asked) == (Evaluation("x", 12, 100), True, [("x", 50, 100)])
     assert theirs.get("x", 100) == Evaluation("x", 12, 100) and theirs.get("x", 50).correct == 7
+
+
+def test_many_jobs_are_counted_in_one_call_and_recorded_in_job_order(tmp_path: Path):
+    store = AccuracyStore(tmp_path, KEY)
+    store.add(Evaluation("b", 9, 50))
+    asked = []
+
+    def hits(requests):
+        asked.append(list(requests))
+        return (len(arch) * 10 for arch, _, _ in requests)
+
+    results = list(store.evaluate([("aaa", 50, None), ("b", 50, None), ("cc", 50, None)], hits))
+    assert results == [(Evaluation("aaa", 30, 50), True), (Evaluation("b", 9, 50), False),
+                       (Evaluation("cc", 20, 50), True)]
+    assert asked == [[("aaa", 0, 50), ("cc", 0, 50)]]
+    assert [r.arch for r in AccuracyStore(tmp_path, KEY).records] == ["b", "aaa", "cc"]
 
 
 def test_each_evaluation_key_has_its_own_file_and_says_what_it_is(tmp_path: Path):
