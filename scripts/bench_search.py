@@ -248,7 +248,8 @@ def main() -> int:
                           f"{result.hypervolume:.4f}, front {len(result.front)}, generations "
                           f"{len(result.generations)}; load {os.getloadavg()[0]:.2f}", highlight=False)
             if result.generations[-1].generation < settings.generations:  # it stopped on a plateau
-                longer = run_search(args.run_dir, "cpu", replace(settings, stop=StopSettings(patience=None)),
+                endless = StopSettings(patience=None, seeded_patience=None)
+                longer = run_search(args.run_dir, "cpu", replace(settings, stop=endless),
                                     table=second, evaluator=evaluator, console=Console(quiet=True))
                 console.print(f"  the same device run to generation {settings.generations}: "
                               f"{longer.wall_s:.0f} s more, {longer.evaluations_now} more children, hv "

@@ -155,7 +155,7 @@ def run_search(run_dir: str | Path, target: str | None, settings: SearchSettings
                               previous.generation if previous else None, extremes,
                               time.perf_counter() - started, device=device.name,
                               runtime=device.runtime, promotions_now=loop.promotions_now,
-                              prefix_errors=list(loop.prefix_errors))
+                              prefix_errors=list(loop.prefix_errors), seeded=loop.seeded)
         write_outputs(result)
     return result
 
@@ -200,6 +200,7 @@ class _Loop:
         self.prefix_errors: list[float] = []  # accuracy on all images minus on the prefix, of each child
         #                                        counted both ways
         self.seen: dict[Arch, int] = {}  # the generation it first met each (-1: known from the store)
+        self.seeded = False  # the whole first population came from the store (another device's search)
         self._bar: tqdm | None = None
         self._counts: dict[str, int] = {}
 
@@ -302,10 +303,15 @@ class _Loop:
             ) -> list[GenerationStats]:
         s = self.settings
         problem = ArchProblem(self.score, s.objectives, self.constraints)
+        seeds = self._initial_seeds()
+        self.seeded = len(seeds) == s.population
+        if self.seeded:
+            self.console.print(f"first population: the best {s.population} of the {len(self.known)} children "
+                               "the run's store holds, for this device's latencies", highlight=False)
         algorithm = NSGA2(
             pop_size=s.population,
             n_offsprings=s.population,
-            sampling=ArchSampling(self.space, self.is_feasible, seeds=self._initial_seeds(),
+            sampling=ArchSampling(self.space, self.is_feasible, seeds=seeds,
                                   spread_by=lambda arch: self.measures(arch).latency_ms),
             crossover=ArchCrossover(self.space, self.is_feasible, s.crossover_prob),
             mutation=ArchMutation(self.space, self.is_feasible, s.mutation_prob),
@@ -341,15 +347,20 @@ class _Loop:
             state.save(self.out_dir / "state.json")
             if on_generation is not None:
                 on_generation(stats[-1])
-            if generation < s.generations and self._stalled(stats):
-                self.console.print(f"stopping after generation {generation}: the last {s.stop.patience} "
-                                   f"generations added under {s.stop.min_gain:g} hypervolume "
-                                   "(stop.patience=null runs every generation)", highlight=False)
+            patience = self._patience()
+            if generation < s.generations and self._stalled(stats, patience):
+                key = "stop.seeded_patience" if self.seeded else "stop.patience"
+                self.console.print(f"stopping after generation {generation}: the last {patience} generations "
+                                   f"added under {s.stop.min_gain:g} hypervolume ({key}=null runs every "
+                                   "generation)", highlight=False)
                 break
         return stats
 
-    def _stalled(self, stats: Sequence[GenerationStats]) -> bool:
-        patience = self.settings.stop.patience
+    def _patience(self) -> int | None:
+        stop = self.settings.stop
+        return stop.seeded_patience if self.seeded else stop.patience
+
+    def _stalled(self, stats: Sequence[GenerationStats], patience: int | None) -> bool:
         return (patience is not None and len(stats) > patience
                 and stats[-1].hypervolume - stats[-1 - patience].hypervolume < self.settings.stop.min_gain)
 

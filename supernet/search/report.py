@@ -48,6 +48,7 @@ def summary_document(result: SearchResult) -> dict[str, Any]:
         "full_evaluations_this_call": result.promotions_now,
         "generations_completed": last.generation if last else None,
         "stopped_early": bool(last and last.generation < result.settings.generations),  # its front stalled
+        "seeded_from_store": result.seeded,
         "resumed_from_generation": result.resumed_from,
         "prefix_error": {"children": len(result.prefix_errors),  # counted on the prefix and on all images
                          "mean": statistics.fmean(result.prefix_errors) if result.prefix_errors else None},

@@ -58,6 +58,7 @@ class SearchResult:
     runtime: str | None = None  # the runtime the latency table records, where it records one
     promotions_now: int = 0  # children extended to every validation image by this call
     prefix_errors: list[float] = field(default_factory=list)  # all-images minus prefix accuracy, per child
+    seeded: bool = False  # the whole first population came from the run's store (stop.seeded_patience)
 
     @property
     def hypervolume(self) -> float:

@@ -74,10 +74,12 @@ class MeasureSettings:
 
 @dataclass
 class StopSettings:
-    """Ends a search before `generations` once its front stops improving (a further device's search, seeded
-    from the run's store, usually starts near its final front)."""
+    """Ends a search before `generations` once its front stops improving."""
 
     patience: int | None = setting(4, ge=1)  # generations over which the front must gain (null: run them all)
+    seeded_patience: int | None = setting(2, ge=1)  # the same for a search whose whole first population came
+    #                                                from the run's store (a further device): it starts near
+    #                                                its final front
     min_gain: float = setting(0.0005, ge=0)  # hypervolume (0..1) those generations must add together
 
 

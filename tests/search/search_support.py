@@ -20,6 +20,7 @@ SEARCH_OVERRIDES = [
     "evaluation.calib_images=64", "evaluation.calib_batch_size=32", "evaluation.batch_size=96",
     "constraints.max_latency_ms=0.45", "predictor.enabled=true", "predictor.min_train=6",
     "predictor.oversample=3", "evaluation.screen_images=96", "stop.patience=null",
+    "stop.seeded_patience=null",
 ]
 
 

@@ -84,6 +84,27 @@ def test_a_later_search_of_the_run_reuses_every_device_evaluation(two_devices, r
     assert evaluator.calls - calls == result.evaluations_now + result.promotions_now
 
 
+def test_a_further_device_starts_from_the_store_and_waits_its_own_patience(two_devices, run_dir, space,
+                                                                           tmp_path):
+    """No generation can add a whole hypervolume: the seeded search stops after `seeded_patience`
+    generations, while a search of a fresh store waits `patience` (here: never stops)."""
+    _, evaluator, _, _, store_dir, _ = two_devices
+    stall = ["stop.patience=null", "stop.seeded_patience=1", "stop.min_gain=1"]
+    seeded = run_search(run_dir, None, search_settings("constraints.max_latency_ms=null", *stall,
+                                                       f"evaluation.store_dir={store_dir}",
+                                                       f"out_dir={tmp_path / 'seeded'}"),
+                        device=Device("dev-d", DepthLatency(space), "cpu"), evaluator=evaluator)
+    assert seeded.seeded and [g.generation for g in seeded.generations] == [0, 1]
+    assert seeded.generations[0].evaluated == 0  # the whole first population came from the store
+    summary = json.loads((tmp_path / "seeded" / "summary.json").read_text())
+    assert summary["seeded_from_store"] is True and summary["stopped_early"] is True
+    fresh = run_search(run_dir, None, search_settings("constraints.max_latency_ms=null", *stall,
+                                                      f"evaluation.store_dir={tmp_path / 'store'}",
+                                                      f"out_dir={tmp_path / 'fresh'}"),
+                       device=Device("dev-d", DepthLatency(space), "cpu"), evaluator=evaluator)
+    assert not fresh.seeded and len(fresh.generations) == fresh.settings.generations + 1
+
+
 def test_each_device_has_its_folder_and_the_overview_shows_them_all(two_devices, run_dir):
     (a, b), *_ = two_devices
     for result in (a, b):
