@@ -23,8 +23,9 @@ _job: Callable[[int], object] | None = None  # what `forked_map`'s workers run, 
 
 
 def fork_available() -> bool:
-    """Linux forks a process that has run torch safely; macOS does not, and Windows cannot fork."""
-    return sys.platform.startswith("linux")
+    """Linux forks a process that has run torch safely, unless it has initialised CUDA (a forked child
+    cannot use CUDA then, and torch may reach for it); macOS does not, and Windows cannot fork."""
+    return sys.platform.startswith("linux") and not torch.cuda.is_initialized()
 
 
 def cpu_cores() -> int:

@@ -29,3 +29,11 @@ def test_an_error_in_a_job_reaches_the_caller():
 
     with pytest.raises(ValueError, match="job 3 failed"):
         forked_map(job, 5)
+
+
+def test_a_process_that_has_initialised_cuda_works_here_instead_of_forking(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    assert not fork_available()
+    assert set(forked_map(lambda _: os.getpid(), 4)) == {os.getpid()}
