@@ -23,6 +23,8 @@ from supernet.run.files import atomic_write_text
 from supernet.run.lock import shared_append
 from supernet.space import Arch
 
+Request = tuple[Arch, int, int]  # a child and the validation images [start, stop) to count its hits on
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -88,7 +90,7 @@ class AccuracyStore:
         self._by.setdefault((record.arch, record.images), record)
 
     def evaluate(self, jobs: Sequence[tuple[Arch, int, Evaluation | None]],
-                 count: Callable[[Sequence[tuple[Arch, int, int]]], Iterable[int]]
+                 count: Callable[[Sequence[Request]], Iterable[int]]
                  ) -> Iterator[tuple[Evaluation, bool]]:
         """Each job's (arch, images, prefix) record on the first `images` validation images, in job order,
         with True where it was computed: read from the store, else counted by one call of

@@ -30,11 +30,10 @@ from tqdm import tqdm
 
 from supernet.config import space_from_config
 from supernet.latency import graph_cache
-from supernet.models import Supernet
 from supernet.progress import progress_enabled
 from supernet.run.directory import read_run_config
 from supernet.run.lock import exclusive
-from supernet.search.accuracy_store import AccuracyStore, Evaluation
+from supernet.search.accuracy_store import AccuracyStore, Evaluation, Request
 from supernet.search.devices import Device
 from supernet.search.errors import SearchConfigError, SearchStateError
 from supernet.search.evaluator import AccuracyEvaluator
@@ -66,10 +65,9 @@ class Evaluator(Protocol):
     """What the search needs of an accuracy evaluator (`AccuracyEvaluator`, or a wrapper around one)."""
 
     key: dict[str, Any]
-    model: Supernet
     num_images: int
 
-    def correct_many(self, requests: Sequence[tuple[Arch, int, int]]) -> Iterator[int]: ...
+    def correct_many(self, requests: Sequence[Request]) -> Iterator[int]: ...
 
 
 def default_out_dir(run_dir: Path, device: str) -> Path:

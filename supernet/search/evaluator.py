@@ -30,9 +30,10 @@ from supernet.run.child_eval import (
 from supernet.run.device import Precision, resolve_device, resolve_precision
 from supernet.run.directory import checkpoint_path, load_supernet
 from supernet.run.files import sha256_file
+from supernet.search.accuracy_store import Request
 from supernet.search.errors import SearchError
 from supernet.search.settings import EvaluationSettings
-from supernet.search.workers import Request, WorkerPool
+from supernet.search.workers import WorkerPool
 from supernet.space import Arch
 
 

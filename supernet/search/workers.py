@@ -15,9 +15,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from supernet.parallel import fork_pool
+from supernet.search.accuracy_store import Request
 from supernet.space import Arch
-
-Request = tuple[Arch, int, int]  # a child and the validation images [start, stop) to count its hits on
 
 
 class Counter(Protocol):

@@ -39,7 +39,7 @@ class CountingEvaluator:
 
     def __init__(self, inner: AccuracyEvaluator) -> None:
         self.inner, self.asked = inner, []
-        self.key, self.model, self.num_images = inner.key, inner.model, inner.num_images
+        self.key, self.num_images = inner.key, inner.num_images
 
     @property
     def calls(self) -> int:
